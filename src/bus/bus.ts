@@ -1,0 +1,76 @@
+// The message bus: Kafka for a fleet, an in-process implementation for one host.
+// Both keep the same semantics as far as one process needs: topics with partitions chosen by
+// key hash (same key, same partition, in order), consumer groups that share partitions, and
+// offsets committed only after the handler for a batch has resolved (at-least-once).
+
+export interface BusRecord {
+  /** Partition key; null spreads records round-robin. */
+  key: string | null;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+export interface BusMessage {
+  topic: string;
+  partition: number;
+  /** Decimal string, as Kafka gives it. */
+  offset: string;
+  key: string | null;
+  /** null is a tombstone (compacted topics). */
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Producer timestamp, ms since epoch. */
+  timestamp: number;
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  /** Keep only the newest record per key (Kafka cleanup.policy=compact). */
+  compacted?: boolean;
+  retentionMs?: number;
+}
+
+export interface ProducerOptions {
+  /** How long to wait to fill a batch. */
+  lingerMs?: number;
+  compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+}
+
+export interface Producer {
+  /** Resolves once the bus has acknowledged every record (Kafka: acks=all, idempotent). */
+  send(topic: string, records: BusRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topics: string[];
+  /** Where a group with no committed offset starts: the beginning (true) or the end (false, default). */
+  fromBeginning?: boolean;
+}
+
+export interface BatchContext {
+  topic: string;
+  partition: number;
+  /** Keeps the group membership alive during long handlers. */
+  heartbeat(): Promise<void>;
+}
+
+/** Called with messages of one partition, in offset order; the batch is committed after it resolves. */
+export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void>;
+
+export interface Consumer {
+  /** Starts consuming in the background; resolves when running. A handler that throws is retried (not committed). */
+  run(handler: BatchHandler): Promise<void>;
+  /** Stops fetching; offsets committed so far stay. */
+  close(): Promise<void>;
+}
+
+export interface Bus {
+  readonly kind: 'memory' | 'kafka';
+  ensureTopics(topics: TopicSpec[]): Promise<void>;
+  producer(opts?: ProducerOptions): Promise<Producer>;
+  consumer(opts: ConsumerOptions): Promise<Consumer>;
+  close(): Promise<void>;
+}

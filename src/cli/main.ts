@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerConfigCommands } from '../config/command.js';
+import { version } from './version.js';
+
+// Each component registers its own commands (one line each).
+const program = new Command('mizugiwa')
+  .description(
+    'Log-stream analytics and automatic tempfail response for mail servers (Postfix, Sendmail, Exim). ' +
+      'Detects directory-harvest attacks, bot-like flows and bounce storms across a fleet and answers ' +
+      "them with self-expiring 4xx entries in the MTAs' access maps.",
+  )
+  .version(version, '-V, --version')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureHelp({ sortSubcommands: true });
+
+registerConfigCommands(program);
+
+await program.parseAsync(process.argv);
