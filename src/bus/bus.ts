@@ -6,8 +6,14 @@
 export interface BusRecord {
   /** Partition key; null spreads records round-robin. */
   key: string | null;
-  value: Buffer | string;
+  /** null is a tombstone: on a compacted topic it deletes the key (it needs a key). */
+  value: Buffer | string | null;
   headers?: Record<string, string>;
+}
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
 }
 
 export interface BusMessage {
@@ -35,6 +41,10 @@ export interface ProducerOptions {
   /** How long to wait to fill a batch. */
   lingerMs?: number;
   compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+  /** Kafka: a batch is sent once it holds this many bytes of keys, values and headers, even before lingerMs. */
+  maxBatchBytes?: number;
+  /** Kafka: bytes accepted but not yet acknowledged; above it `send` waits (backpressure while Kafka is slow or away). */
+  maxBufferedBytes?: number;
 }
 
 export interface Producer {
@@ -48,6 +58,13 @@ export interface ConsumerOptions {
   topics: string[];
   /** Where a group with no committed offset starts: the beginning (true) or the end (false, default). */
   fromBeginning?: boolean;
+  /**
+   * How many partitions this member hands to the handler at the same time (default 1: the handler
+   * is never called concurrently, as with kafkajs' default).
+   */
+  partitionsConsumedConcurrently?: number;
+  /** Backoff before a batch whose handler threw is delivered again (doubling from initialMs up to maxMs). */
+  retry?: { initialMs?: number; maxMs?: number };
 }
 
 export interface BatchContext {
@@ -63,6 +80,8 @@ export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promis
 export interface Consumer {
   /** Starts consuming in the background; resolves when running. A handler that throws is retried (not committed). */
   run(handler: BatchHandler): Promise<void>;
+  /** The partitions currently assigned to this member (empty before `run` and after `close`). */
+  assignment(): TopicPartition[];
   /** Stops fetching; offsets committed so far stay. */
   close(): Promise<void>;
 }

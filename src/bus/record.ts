@@ -1,0 +1,62 @@
+import type { BusRecord } from './bus.js';
+
+/** A record checked and converted once at `send`, so bad input fails the caller that gave it, not a batch. */
+export interface PreparedRecord {
+  key: string | null;
+  value: Buffer | null;
+  headers: Readonly<Record<string, string>>;
+  /** Bytes of key, value and headers (what a batch size limit counts). */
+  size: number;
+}
+
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Kafka's rule for topic names (legal characters, at most 249, not "." or ".."). */
+export function checkTopicName(topic: string): void {
+  if (
+    typeof topic !== 'string' ||
+    !/^[A-Za-z0-9._-]{1,249}$/.test(topic) ||
+    topic === '.' ||
+    topic === '..'
+  ) {
+    throw new TypeError(
+      `invalid topic name ${JSON.stringify(topic)}: use 1-249 characters of A-Z a-z 0-9 . _ -`,
+    );
+  }
+}
+
+export function prepareRecord(
+  topic: string,
+  index: number,
+  r: BusRecord,
+  compacted: boolean,
+): PreparedRecord {
+  const where = `record ${index} for topic ${topic}`;
+  if (r === null || typeof r !== 'object') throw new TypeError(`${where}: not a record object`);
+  const { key } = r;
+  if (key !== null && typeof key !== 'string') throw new TypeError(`${where}: key must be a string or null`);
+  let value: Buffer | null;
+  if (r.value === null) value = null;
+  else if (typeof r.value === 'string') value = Buffer.from(r.value, 'utf8');
+  else if (r.value instanceof Uint8Array) value = Buffer.from(r.value);
+  else throw new TypeError(`${where}: value must be a string, a Buffer or null (tombstone)`);
+  if (key === null && (value === null || compacted)) {
+    throw new TypeError(
+      `${where}: ${value === null ? 'a tombstone' : 'a record of a compacted topic'} needs a key`,
+    );
+  }
+  let size = (key === null ? 0 : Buffer.byteLength(key)) + (value?.length ?? 0);
+  let headers = EMPTY;
+  if (r.headers !== undefined) {
+    if (r.headers === null || typeof r.headers !== 'object')
+      throw new TypeError(`${where}: headers must be an object`);
+    const copy: Record<string, string> = {};
+    for (const [name, v] of Object.entries(r.headers)) {
+      if (typeof v !== 'string') throw new TypeError(`${where}: header ${name} must be a string`);
+      copy[name] = v;
+      size += Buffer.byteLength(name) + Buffer.byteLength(v);
+    }
+    headers = Object.freeze(copy);
+  }
+  return { key, value, headers, size };
+}
