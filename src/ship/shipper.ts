@@ -1,0 +1,798 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { BusRecord, Producer } from '../bus/bus.js';
+import type { MailEvent } from '../event/mail-event.js';
+import { type Logger, logger } from '../log/logger.js';
+import { type CheckpointEntry, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { ShipConfig } from './config.js';
+import { discover, rotatedSiblings, watchDirs } from './discovery.js';
+import { type Fingerprint, eventId, hashBytes } from './identity.js';
+import type { Line } from './lines.js';
+import * as m from './metrics.js';
+import { FileTail, type TailOptions } from './tail.js';
+
+// Files -> lines -> MailEvents -> batches -> the bus, and back: acknowledgements -> checkpoint.
+//
+// Invariants that make "no line lost" hold:
+// - Batches are sent one at a time, in the order they were filled, and a failed batch is
+//   retried (with backoff) until it is acknowledged. So acknowledgements arrive in file order
+//   and a file's checkpoint offset is simply the end of its last line in the newest acked batch.
+// - The checkpoint stores only acknowledged offsets; a restart re-reads everything after them
+//   (a crash can duplicate the batch in flight, never drop a line).
+// - A file is followed by its descriptor: after a rename the old file is read to its end (and
+//   watched for late writes for `rotate_wait_ms`) before it is let go.
+// - File identity is dev+ino plus the first line's hash, so a copy made by copytruncate, a
+//   rotated file found again after a restart, and a reused inode are all told apart.
+
+export interface EventParser {
+  /** One event per line; never throws (a line it does not know is `kind: 'unknown'`). */
+  parse(line: string | Buffer): MailEvent;
+}
+
+export interface ShipperOptions {
+  config: ShipConfig;
+  /** This host's name: part of every event id, and the key of events that carry no better one. */
+  host: string;
+  checkpointPath: string;
+  topic: string;
+  producer: Producer;
+  parser: EventParser;
+  log?: Logger;
+}
+
+/** The shipping state of one file content (what a checkpoint entry is made of). */
+interface Source {
+  fileId: string;
+  path: string;
+  /** The configured path it was first followed at: its rotations are looked for beside it. */
+  origin: string;
+  dev: number;
+  ino: number;
+  fp: Fingerprint;
+  /** Offset after the last line the bus acknowledged: the checkpoint. */
+  acked: number;
+  /** Offset after the last line put into a batch. */
+  readTo: number;
+  tail: FileTail | null;
+  /** Events of this file in batches not yet acknowledged. */
+  inFlight: number;
+  /** When it lost its tail (rotated away and drained, truncated, or not found after a restart). */
+  detachedAt: number | null;
+  updatedAt: string;
+}
+
+interface Batch {
+  records: BusRecord[];
+  bytes: number;
+  /** Per file: the end of its last line in this batch and how many of its events. */
+  ends: Map<Source, { end: number; n: number }>;
+}
+
+export interface ShipperStats {
+  linesRead: number;
+  eventsAcked: number;
+  unknownEvents: number;
+  produceErrors: number;
+  inFlightEvents: number;
+  inFlightBytes: number;
+  /** Peak of inFlightBytes since start. */
+  peakInFlightBytes: number;
+  openFiles: number;
+  checkpointWrites: number;
+}
+
+export class Shipper {
+  private readonly cfg: ShipConfig;
+  private readonly log: Logger;
+  private readonly tailOpts: TailOptions;
+  private readonly tails = new Map<string, FileTail>(); // by dev:ino
+  private readonly sources = new Map<string, Source>(); // by file id
+  private readonly sourceOf = new Map<FileTail, Source>();
+  /** By dev:ino: files not to open again (compressed; or a copy of a file being read, until it is truncated). */
+  private readonly skipped = new Map<string, { reason: 'compressed' | 'copy'; size: number }>();
+  private matched = new Set<string>();
+  private firstStart = false;
+
+  private current: Batch | null = null;
+  private readonly ready: Batch[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private inFlightEvents = 0;
+  private inFlightBytes = 0;
+
+  private running = false;
+  private stopping = false;
+  private abandoned = false;
+  private mainLoop: Promise<void> | null = null;
+  private sendLoop: Promise<void> | null = null;
+  private wakeMain: (() => void) | null = null;
+  private mainWakePending = false;
+  private wakeSender: (() => void) | null = null;
+  private pollRequested = false;
+  private nextPoll = 0;
+  private nextRescan = 0;
+  private readonly watchers = new Map<string, FSWatcher>();
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  private checkpointDirty = false;
+  private checkpointWriting: Promise<void> | null = null;
+  private lastCheckpointAt: number | null = null;
+  private unregisterGauges: (() => void) | null = null;
+  private readonly s: ShipperStats = {
+    linesRead: 0,
+    eventsAcked: 0,
+    unknownEvents: 0,
+    produceErrors: 0,
+    inFlightEvents: 0,
+    inFlightBytes: 0,
+    peakInFlightBytes: 0,
+    openFiles: 0,
+    checkpointWrites: 0,
+  };
+
+  constructor(private readonly opts: ShipperOptions) {
+    this.cfg = opts.config;
+    this.log = opts.log ?? logger('ship');
+    this.tailOpts = {
+      maxLineBytes: this.cfg.max_line_bytes,
+      fingerprintBytes: this.cfg.fingerprint_bytes,
+      chunkBytes: this.cfg.read_chunk_bytes,
+    };
+  }
+
+  /** Reads the checkpoint, finds the files and starts shipping in the background. */
+  async start(): Promise<void> {
+    if (this.running) throw new Error('shipper already started');
+    this.running = true;
+    await this.restore();
+    await this.writeCheckpointNow();
+    this.unregisterGauges = m.registerGaugeSource({
+      bytesBehind: () => this.bytesBehind(),
+      inFlightEvents: () => this.inFlightEvents,
+      inFlightBytes: () => this.inFlightBytes,
+      checkpointAgeSeconds: () =>
+        this.lastCheckpointAt === null ? null : (Date.now() - this.lastCheckpointAt) / 1000,
+      openFiles: () => this.tails.size,
+    });
+    this.watchDirectories();
+    this.checkpointTimer = setInterval(() => this.checkpointTick(), this.cfg.checkpoint_interval_ms);
+    this.checkpointTimer.unref();
+    this.nextPoll = Date.now() + this.cfg.poll_interval_ms;
+    this.nextRescan = Date.now() + this.cfg.rescan_interval_ms;
+    this.sendLoop = this.runSender();
+    this.mainLoop = this.runMain();
+    this.log.info(
+      { files: this.cfg.files, open: this.tails.size, checkpoint: this.opts.checkpointPath },
+      'shipper started',
+    );
+  }
+
+  /**
+   * Stops reading, sends what was read, waits up to `graceMs` for the acknowledgements, writes the
+   * checkpoint and closes the files. What was not acknowledged is read again at the next start.
+   */
+  async stop(graceMs = this.cfg.shutdown_grace_ms): Promise<void> {
+    if (!this.running || this.stopping) return;
+    this.stopping = true;
+    this.wake();
+    await this.mainLoop;
+    this.seal();
+    this.signalSender();
+    const drained = await Promise.race([
+      this.sendLoop!.then(() => true),
+      new Promise<boolean>((res) => setTimeout(() => res(false), graceMs).unref()),
+    ]);
+    this.abandoned = true;
+    this.signalSender();
+    if (!drained) {
+      this.log.warn(
+        { in_flight_events: this.inFlightEvents },
+        'stopping before the bus acknowledged everything; those lines are read again at the next start',
+      );
+    }
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    await this.checkpointWriting;
+    await this.writeCheckpointNow();
+    for (const tail of this.tails.values()) await tail.close();
+    this.tails.clear();
+    this.unregisterGauges?.();
+    this.running = false;
+    this.log.info({ lines: this.s.linesRead, acked: this.s.eventsAcked }, 'shipper stopped');
+  }
+
+  /** SIGHUP: look at every path again now (rotation, new files) and let drained rotated files go. */
+  reopen(): void {
+    for (const tail of this.tails.values()) {
+      if (tail.orphanedAt !== null) tail.orphanedAt = 0;
+    }
+    this.nextRescan = 0;
+    this.pollRequested = true;
+    this.wake();
+  }
+
+  stats(): ShipperStats {
+    return {
+      ...this.s,
+      inFlightEvents: this.inFlightEvents,
+      inFlightBytes: this.inFlightBytes,
+      openFiles: this.tails.size,
+    };
+  }
+
+  /** Resolves once everything read so far is acknowledged and every file was read to its end. */
+  async idle(timeoutMs = 60_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const allRead = [...this.tails.values()].every((t) => t.atEof);
+      if (allRead && this.inFlightEvents === 0 && this.current === null && this.ready.length === 0)
+        return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
+  // ---- discovery and identity ------------------------------------------------------------
+
+  private async restore(): Promise<void> {
+    const cp = await readCheckpoint(this.opts.checkpointPath);
+    this.firstStart = cp === null;
+    const now = Date.now();
+    for (const e of cp?.files ?? []) {
+      this.sources.set(e.file_id, {
+        fileId: e.file_id,
+        path: e.path,
+        origin: e.origin_path,
+        dev: e.dev,
+        ino: e.ino,
+        fp: { hash: e.fp, len: e.fp_len },
+        acked: e.offset,
+        readTo: e.offset,
+        tail: null,
+        inFlight: 0,
+        detachedAt: now,
+        updatedAt: e.updated_at,
+      });
+    }
+    await this.rescan(true);
+    // Files from the checkpoint that the patterns no longer name: rotated away while we were
+    // down. Look for them beside their old path and read them to the end.
+    for (const src of [...this.sources.values()]) {
+      if (src.tail !== null) continue;
+      for (const path of [src.path, ...(await rotatedSiblings(src.origin))]) {
+        await this.consider(path, false);
+        if (src.tail !== null) break;
+      }
+      if (src.tail === null) {
+        this.log.warn(
+          { file: src.path, file_id: src.fileId, offset: src.acked },
+          'checkpointed file not found (deleted, or compressed before it was read to its end)',
+        );
+        this.sources.delete(src.fileId);
+      }
+    }
+    this.checkpointDirty = true;
+  }
+
+  private async rescan(startup: boolean): Promise<void> {
+    const paths = await discover(this.cfg.files);
+    this.matched = new Set(paths);
+    for (const path of paths) await this.consider(path, startup);
+    this.nextRescan = Date.now() + this.cfg.rescan_interval_ms;
+  }
+
+  /** A path that may hold a file we do not read yet. */
+  private async consider(path: string, startup: boolean): Promise<void> {
+    let st: Awaited<ReturnType<typeof stat>>;
+    try {
+      st = await stat(path);
+    } catch {
+      return;
+    }
+    if (!st.isFile()) return;
+    const key = `${st.dev}:${st.ino}`;
+    const known = this.tails.get(key);
+    if (known) {
+      if (known.path !== path) {
+        this.log.info({ from: known.path, to: path }, 'file renamed');
+        known.path = path;
+      }
+      if (this.matched.has(path)) known.orphanedAt = null;
+      return;
+    }
+    const skip = this.skipped.get(key);
+    if (skip && (skip.reason === 'copy' || skip.size === st.size)) return;
+    const tail = await FileTail.open(path, 0, this.tailOpts);
+    if (!tail) return;
+    if (await tail.isCompressed()) {
+      this.log.info({ file: path }, 'not reading a compressed file');
+      this.skipped.set(key, { reason: 'compressed', size: st.size });
+      await tail.close();
+      return;
+    }
+    if (!this.matched.has(path)) tail.orphanedAt = Date.now();
+    // First start: skip the history unless told otherwise. Later starts read every file the
+    // checkpoint does not know from its beginning: it appeared while we were not running.
+    if (startup && this.firstStart && this.cfg.start_at === 'end') await tail.seekEnd();
+    const head = await tail.head();
+    const fp = this.firstLineFp(head);
+    if (fp !== null) {
+      tail.fp = fp;
+      if (!this.identify(tail, head)) {
+        this.skipped.set(key, { reason: 'copy', size: st.size });
+        await tail.close();
+        return;
+      }
+    }
+    this.tails.set(key, tail);
+    this.log.info(
+      { file: path, offset: tail.readPosition, file_id: tail.fileId ?? undefined },
+      'following file',
+    );
+  }
+
+  private firstLineFp(head: Buffer): Fingerprint | null {
+    const nl = head.subarray(0, this.cfg.fingerprint_bytes).indexOf(10);
+    const len = nl >= 0 ? nl + 1 : head.length >= this.cfg.fingerprint_bytes ? this.cfg.fingerprint_bytes : 0;
+    return len === 0 ? null : { hash: hashBytes(head.subarray(0, len)), len };
+  }
+
+  /**
+   * The tail's first line is known: is it a file we know (resume where it was), a copy of a file
+   * being read (skip it), or new (a new source)? Returns false when the tail must not be read.
+   */
+  private identify(tail: FileTail, head: Buffer): boolean {
+    let match: Source | null = null;
+    for (const src of this.sources.values()) {
+      if (src.tail === tail) continue;
+      if (head.length < src.fp.len || hashBytes(head.subarray(0, src.fp.len)) !== src.fp.hash) continue;
+      // Prefer the same inode (the file itself), then a source without a file (its copy).
+      if (!match || (src.ino === tail.ino && src.dev === tail.dev) || (match.tail && !src.tail)) match = src;
+    }
+    if (match?.tail) {
+      this.log.info(
+        { file: tail.path, copy_of: match.tail.path },
+        'not reading a copy of a file being read (read if that file is truncated)',
+      );
+      return false;
+    }
+    if (match) {
+      if (match.ino !== tail.ino || match.dev !== tail.dev) {
+        this.log.info(
+          { file: tail.path, was: match.path, offset: match.readTo },
+          'found the content of a truncated or moved file; reading it from its checkpoint',
+        );
+      }
+      match.tail = tail;
+      match.path = tail.path;
+      match.dev = tail.dev;
+      match.ino = tail.ino;
+      match.detachedAt = null;
+      tail.fp = match.fp;
+      tail.fileId = match.fileId;
+      tail.seek(match.readTo);
+      this.sourceOf.set(tail, match);
+      return true;
+    }
+    const fileId = tail.ownFileId();
+    const src: Source = {
+      fileId,
+      path: tail.path,
+      origin: tail.path,
+      dev: tail.dev,
+      ino: tail.ino,
+      fp: tail.fp!,
+      acked: tail.committed,
+      readTo: tail.committed,
+      tail,
+      inFlight: 0,
+      detachedAt: null,
+      updatedAt: new Date().toISOString(),
+    };
+    tail.fileId = fileId;
+    this.sources.set(fileId, src);
+    this.sourceOf.set(tail, src);
+    this.checkpointDirty = true;
+    return true;
+  }
+
+  private async closeTail(tail: FileTail): Promise<void> {
+    this.tails.delete(tail.key);
+    const src = this.sourceOf.get(tail);
+    this.sourceOf.delete(tail);
+    if (src && src.tail === tail) {
+      src.tail = null;
+      src.detachedAt = Date.now();
+    }
+    await tail.close();
+  }
+
+  // ---- the read loop --------------------------------------------------------------------
+
+  private async runMain(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const now = Date.now();
+        if (this.pollRequested || now >= this.nextPoll) {
+          this.pollRequested = false;
+          await this.poll();
+          this.nextPoll = Date.now() + this.cfg.poll_interval_ms;
+        }
+        const progressed = await this.readRound();
+        if (!progressed || this.isFull()) {
+          await this.sleepMain(Math.max(1, this.nextPoll - Date.now()));
+        }
+      } catch (err) {
+        this.log.error({ err }, 'read loop error; retrying');
+        await this.sleepMain(this.cfg.poll_interval_ms);
+      }
+    }
+  }
+
+  /** Checks every path for rotation and new files; lets go of rotated files that were drained. */
+  private async poll(): Promise<void> {
+    const moved: FileTail[] = [];
+    for (const tail of this.tails.values()) {
+      if (tail.orphanedAt !== null) continue;
+      try {
+        const st = await stat(tail.path);
+        if (st.ino !== tail.ino || st.dev !== tail.dev) moved.push(tail);
+      } catch {
+        moved.push(tail);
+      }
+    }
+    if (moved.length > 0 || Date.now() >= this.nextRescan) {
+      await this.rescan(false);
+      this.watchDirectories();
+    }
+    for (const tail of moved) {
+      let stillThere = false;
+      try {
+        const st = await stat(tail.path);
+        stillThere = st.ino === tail.ino && st.dev === tail.dev && this.matched.has(tail.path);
+      } catch {}
+      if (!stillThere) {
+        tail.orphanedAt = Date.now();
+        m.rotations.inc({ kind: 'rename' });
+        this.log.info({ file: tail.path }, 'file rotated away (renamed or deleted); reading it to its end');
+      }
+    }
+    const now = Date.now();
+    for (const tail of [...this.tails.values()]) {
+      if (tail.orphanedAt === null || !tail.atEof) continue;
+      const idleSince = Math.max(tail.orphanedAt, tail.lastGrowthAt);
+      if (now - idleSince >= this.cfg.rotate_wait_ms) {
+        this.log.info({ file: tail.path, offset: tail.committed }, 'done with rotated file');
+        await this.closeTail(tail);
+      }
+    }
+    for (const src of [...this.sources.values()]) {
+      if (
+        src.tail === null &&
+        src.inFlight === 0 &&
+        src.detachedAt !== null &&
+        now - src.detachedAt >= this.cfg.rotate_wait_ms
+      ) {
+        this.sources.delete(src.fileId);
+        this.checkpointDirty = true;
+      }
+    }
+  }
+
+  /** One pass over the files, rotated ones first. Returns whether anything happened. */
+  private async readRound(): Promise<boolean> {
+    let progressed = false;
+    const order = [...this.tails.values()].sort(
+      (a, b) => Number(a.orphanedAt === null) - Number(b.orphanedAt === null),
+    );
+    for (const tail of order) {
+      if (!this.tails.has(tail.key)) continue;
+      // A rotated file is read to its end before the new one gets a turn.
+      let budget = tail.orphanedAt === null ? this.cfg.read_chunk_bytes * 16 : Number.POSITIVE_INFINITY;
+      try {
+        while (!this.stopping && budget > 0) {
+          if (this.isFull()) return progressed;
+          const before = tail.readPosition;
+          const r = await tail.read();
+          if (r.status === 'eof') break;
+          progressed = true;
+          if (r.status === 'truncated') {
+            await this.truncated(tail);
+            break;
+          }
+          if (r.status === 'identified') {
+            if (!this.identify(tail, await tail.head())) {
+              this.skipped.set(tail.key, { reason: 'copy', size: tail.size });
+              await this.closeTail(tail);
+              break;
+            }
+            continue;
+          }
+          this.emit(tail, r.lines);
+          budget -= tail.readPosition - before;
+        }
+      } catch (err) {
+        this.log.error({ err, file: tail.path }, 'read failed; the file is opened again');
+        await this.closeTail(tail);
+        this.nextRescan = 0;
+      }
+    }
+    return progressed;
+  }
+
+  private async truncated(tail: FileTail): Promise<void> {
+    m.rotations.inc({ kind: 'truncate' });
+    const src = this.sourceOf.get(tail);
+    this.log.info(
+      { file: tail.path, offset: tail.committed, size: tail.size },
+      'file truncated (copytruncate); starting over at 0',
+    );
+    if (src) {
+      this.sourceOf.delete(tail);
+      src.tail = null;
+      src.detachedAt = Date.now();
+    }
+    tail.restart();
+    // The rotated copy holds what was not read yet: look for it beside the file.
+    if (src) {
+      for (const [k, v] of this.skipped) if (v.reason === 'copy') this.skipped.delete(k);
+      for (const path of new Set([...(await rotatedSiblings(src.origin)), ...this.matched])) {
+        await this.consider(path, false);
+        if (src.tail !== null) break;
+      }
+      if (src.tail === null && src.readTo < tail.size) {
+        this.log.warn(
+          { file: src.path, offset: src.readTo, size: tail.size },
+          'truncated file had unread lines and no uncompressed copy was found (use delaycompress)',
+        );
+      }
+    }
+  }
+
+  // ---- events and batches ---------------------------------------------------------------
+
+  private emit(tail: FileTail, lines: Line[]): void {
+    const src = this.sourceOf.get(tail);
+    if (!src) throw new Error(`no source for ${tail.path}`);
+    const host = this.opts.host;
+    let bytes = 0;
+    for (const line of lines) {
+      let ev: MailEvent;
+      try {
+        ev = this.opts.parser.parse(line.data);
+      } catch (err) {
+        this.log.warn({ err, file: tail.path, offset: line.offset }, 'parser threw; shipping as unknown');
+        ev = { kind: 'unknown', raw: line.data.toString('utf8') };
+      }
+      ev.id = eventId(host, src.fileId, line.offset);
+      if (ev.kind === 'unknown') {
+        this.s.unknownEvents++;
+        m.unknownEvents.inc();
+      }
+      const key =
+        ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host));
+      const value = JSON.stringify(ev);
+      const record: BusRecord = { key, value };
+      if (line.truncated) {
+        record.headers = { truncated_bytes: String(line.end - line.offset) };
+        m.linesTruncated.inc();
+        this.log.warn(
+          { file: tail.path, offset: line.offset, bytes: line.end - line.offset },
+          'line longer than max_line_bytes; shipped cut',
+        );
+      }
+      bytes += line.end - line.offset;
+      this.add(src, line.end, record, value.length + line.data.length);
+    }
+    src.readTo = tail.committed;
+    this.s.linesRead += lines.length;
+    m.linesRead.inc({ file: tail.path }, lines.length);
+    m.bytesRead.inc({ file: tail.path }, bytes);
+  }
+
+  private add(src: Source, end: number, record: BusRecord, bytes: number): void {
+    let b = this.current;
+    if (!b) {
+      b = this.current = { records: [], bytes: 0, ends: new Map() };
+      this.lingerTimer = setTimeout(() => this.seal(), this.cfg.linger_ms);
+    }
+    b.records.push(record);
+    b.bytes += bytes;
+    const e = b.ends.get(src);
+    if (e) {
+      e.end = end;
+      e.n++;
+    } else b.ends.set(src, { end, n: 1 });
+    src.inFlight++;
+    this.inFlightEvents++;
+    this.inFlightBytes += bytes;
+    if (this.inFlightBytes > this.s.peakInFlightBytes) this.s.peakInFlightBytes = this.inFlightBytes;
+    if (b.records.length >= this.cfg.batch_max_events || b.bytes >= this.cfg.batch_max_bytes) this.seal();
+  }
+
+  private seal(): void {
+    if (this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
+    if (this.current && this.current.records.length > 0) {
+      this.ready.push(this.current);
+      this.signalSender();
+    }
+    this.current = null;
+  }
+
+  private isFull(): boolean {
+    return (
+      this.inFlightEvents >= this.cfg.max_in_flight_events ||
+      this.inFlightBytes >= this.cfg.max_in_flight_bytes
+    );
+  }
+
+  private async runSender(): Promise<void> {
+    for (;;) {
+      const batch = this.ready.shift();
+      if (!batch) {
+        if (this.abandoned || (this.stopping && !this.current)) return;
+        await new Promise<void>((res) => {
+          this.wakeSender = res;
+        });
+        continue;
+      }
+      const ok = await this.sendWithRetry(batch);
+      if (!ok) return;
+      this.acked(batch);
+    }
+  }
+
+  private async sendWithRetry(batch: Batch): Promise<boolean> {
+    let delay = this.cfg.retry_initial_ms;
+    for (let attempt = 1; ; attempt++) {
+      if (this.abandoned) return false;
+      try {
+        await this.opts.producer.send(this.opts.topic, batch.records);
+        if (attempt > 1) this.log.info({ attempt, events: batch.records.length }, 'produce succeeded again');
+        return true;
+      } catch (err) {
+        this.s.produceErrors++;
+        m.produceErrors.inc();
+        this.log.warn(
+          { err: (err as Error).message, attempt, events: batch.records.length, retry_in_ms: delay },
+          'produce failed; reading is paused while the batch is retried',
+        );
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, delay);
+          this.wakeSender = () => {
+            if (this.abandoned) {
+              clearTimeout(t);
+              res();
+            }
+          };
+        });
+        delay = Math.min(delay * 2, this.cfg.retry_max_ms);
+      }
+    }
+  }
+
+  private acked(batch: Batch): void {
+    const now = new Date().toISOString();
+    for (const [src, { end, n }] of batch.ends) {
+      if (end > src.acked) src.acked = end;
+      src.inFlight -= n;
+      src.updatedAt = now;
+    }
+    this.inFlightEvents -= batch.records.length;
+    this.inFlightBytes -= batch.bytes;
+    this.s.eventsAcked += batch.records.length;
+    m.eventsProduced.inc(batch.records.length);
+    this.checkpointDirty = true;
+    this.wake();
+  }
+
+  private signalSender(): void {
+    const w = this.wakeSender;
+    this.wakeSender = null;
+    w?.();
+  }
+
+  // ---- waking up -------------------------------------------------------------------------
+
+  private wake(): void {
+    const w = this.wakeMain;
+    this.wakeMain = null;
+    if (w) w();
+    else this.mainWakePending = true;
+  }
+
+  private async sleepMain(ms: number): Promise<void> {
+    if (this.mainWakePending || this.stopping) {
+      this.mainWakePending = false;
+      return;
+    }
+    await new Promise<void>((res) => {
+      const t = setTimeout(() => {
+        this.wakeMain = null;
+        res();
+      }, ms);
+      this.wakeMain = () => {
+        clearTimeout(t);
+        res();
+      };
+    });
+    this.mainWakePending = false;
+  }
+
+  private watchDirectories(): void {
+    const dirs = new Set(watchDirs(this.cfg.files));
+    for (const dir of dirs) {
+      if (this.watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, () => {
+          this.wake();
+        });
+        w.on('error', () => {
+          w.close();
+          this.watchers.delete(dir);
+        });
+        this.watchers.set(dir, w);
+      } catch {
+        // Not there yet (or no inotify): polling covers it; tried again at the next rescan.
+      }
+    }
+  }
+
+  // ---- checkpoint ------------------------------------------------------------------------
+
+  private checkpointTick(): void {
+    if (!this.checkpointDirty || this.checkpointWriting) return;
+    this.checkpointWriting = this.writeCheckpointNow().finally(() => {
+      this.checkpointWriting = null;
+    });
+  }
+
+  private async writeCheckpointNow(): Promise<void> {
+    this.checkpointDirty = false;
+    const files: CheckpointEntry[] = [];
+    for (const src of this.sources.values()) {
+      files.push({
+        file_id: src.fileId,
+        path: src.tail?.path ?? src.path,
+        origin_path: src.origin,
+        dev: src.dev,
+        ino: src.ino,
+        fp: src.fp.hash,
+        fp_len: src.fp.len,
+        offset: src.acked,
+        updated_at: src.updatedAt,
+      });
+    }
+    try {
+      await writeCheckpoint(this.opts.checkpointPath, {
+        version: 1,
+        host: this.opts.host,
+        written_at: new Date().toISOString(),
+        files,
+      });
+      this.lastCheckpointAt = Date.now();
+      this.s.checkpointWrites++;
+      m.checkpointWrites.inc({ result: 'ok' });
+    } catch (err) {
+      this.checkpointDirty = true;
+      m.checkpointWrites.inc({ result: 'error' });
+      this.log.error({ err, file: this.opts.checkpointPath }, 'checkpoint write failed; retrying');
+    }
+  }
+
+  private bytesBehind(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const tail of this.tails.values()) {
+      const src = this.sourceOf.get(tail);
+      out.set(tail.path, Math.max(0, tail.size - (src?.acked ?? tail.committed)));
+    }
+    return out;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms));
+}
