@@ -1,0 +1,281 @@
+import {
+  appendFileSync,
+  copyFileSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/ship/checkpoint.js';
+import type { ShipConfig } from '../../src/ship/config.js';
+import { Shipper } from '../../src/ship/shipper.js';
+import { quiet, RecordingProducer, shipConfig, testParser, tmp, waitFor } from './helpers.js';
+
+const running: Shipper[] = [];
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop(0);
+});
+
+function lines(from: number, to: number, tag = 'l'): string {
+  let s = '';
+  for (let i = from; i < to; i++) s += `${tag}${i} ip=10.0.${i % 256}.1\n`;
+  return s;
+}
+
+async function ship(dir: string, over: Partial<ShipConfig>, producer = new RecordingProducer()) {
+  const shipper = new Shipper({
+    config: shipConfig(over),
+    host: 'mx1',
+    checkpointPath: join(dir, 'state', 'checkpoint.json'),
+    topic: 'mail.events',
+    producer,
+    parser: testParser,
+    log: quiet,
+  });
+  running.push(shipper);
+  await shipper.start();
+  return { shipper, producer };
+}
+
+async function stop(shipper: Shipper): Promise<void> {
+  running.splice(running.indexOf(shipper), 1);
+  await shipper.stop();
+}
+
+describe('Shipper (unit, real files, recording producer)', () => {
+  it('starts at the end on first start by default and ships what is appended, with exact offsets', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, lines(0, 10));
+    const before = readFileSync(log).length;
+    const { shipper, producer } = await ship(dir, { files: [log] });
+    appendFileSync(log, lines(10, 20));
+    appendFileSync(log, 'partial ip=1.2.3.4');
+    await waitFor(() => producer.records.length === 10);
+    expect(producer.raws()).toEqual(lines(10, 20).trimEnd().split('\n'));
+    // ids: host, file id, byte offset of the line
+    const first = producer.records[0]!.event.id!;
+    expect(first).toMatch(new RegExp(`^mx1:[0-9a-f]{16}:${before}$`));
+    expect(producer.records[0]!.key).toBe('10.0.10.1');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(producer.records.length).toBe(10); // the partial line is held
+    appendFileSync(log, '\n');
+    await waitFor(() => producer.records.length === 11);
+    expect(producer.records[10]!.event.raw).toBe('partial ip=1.2.3.4');
+    await stop(shipper);
+    const cp = await readCheckpoint(join(dir, 'state', 'checkpoint.json'));
+    expect(cp!.files).toHaveLength(1);
+    expect(cp!.files[0]!.offset).toBe(readFileSync(log).length);
+  });
+
+  it('start_at: beginning reads existing content; a restart resumes exactly at the checkpoint', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, lines(0, 100));
+    const a = await ship(dir, { files: [log], start_at: 'beginning' });
+    await waitFor(() => a.producer.records.length === 100);
+    await stop(a.shipper);
+    appendFileSync(log, lines(100, 150));
+    const b = await ship(dir, { files: [log], start_at: 'beginning' });
+    await waitFor(() => b.producer.records.length === 50);
+    await b.shipper.idle();
+    expect(b.producer.raws()).toEqual(lines(100, 150).trimEnd().split('\n'));
+    // same file, same file id in both runs
+    const idA = a.producer.records[0]!.event.id!.split(':')[1];
+    const idB = b.producer.records[0]!.event.id!.split(':')[1];
+    expect(idB).toBe(idA);
+  });
+
+  it('moves the checkpoint only after the bus acknowledged', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    const producer = new RecordingProducer();
+    producer.hold();
+    const { shipper } = await ship(dir, { files: [log] }, producer);
+    appendFileSync(log, lines(0, 50));
+    await waitFor(() => producer.sends > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    const cpPath = join(dir, 'state', 'checkpoint.json');
+    const held = await readCheckpoint(cpPath);
+    expect(held!.files.every((f) => f.offset === 0)).toBe(true);
+    producer.release();
+    await waitFor(async () => (await readCheckpoint(cpPath))!.files[0]?.offset === readFileSync(log).length);
+    await stop(shipper);
+  });
+
+  it('pauses reading when the in-flight cap is reached, and retries a failing bus until it works', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    const producer = new RecordingProducer();
+    producer.failing = true;
+    const { shipper } = await ship(
+      dir,
+      {
+        files: [log],
+        max_in_flight_events: 100,
+        batch_max_events: 10,
+        read_chunk_bytes: 4096,
+        retry_initial_ms: 5,
+        retry_max_ms: 20,
+      },
+      producer,
+    );
+    appendFileSync(log, lines(0, 5000));
+    await waitFor(() => producer.failures > 5);
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      peak = Math.max(peak, shipper.stats().inFlightEvents);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // reading stops at the cap (+ at most the lines of one read chunk)
+    const shortest = Math.min(
+      ...lines(0, 5000)
+        .split('\n')
+        .map((l) => l.length + 1),
+    );
+    expect(peak).toBeGreaterThanOrEqual(100);
+    expect(peak).toBeLessThanOrEqual(100 + Math.ceil(4096 / shortest));
+    expect(shipper.stats().linesRead).toBeLessThan(5000);
+    producer.failing = false;
+    await waitFor(() => producer.records.length === 5000);
+    expect(producer.raws()).toEqual(lines(0, 5000).trimEnd().split('\n'));
+    await stop(shipper);
+  });
+
+  it('rename-and-create: reads the old file to its end (late writes too), then the new one from 0', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const { shipper, producer } = await ship(dir, { files: [log], rotate_wait_ms: 500 });
+    appendFileSync(log, lines(0, 100, 'a'));
+    await waitFor(() => producer.records.length === 100);
+    const fd = (await import('node:fs')).openSync(log, 'a');
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 50, 'b'));
+    // the daemon has not reopened yet: it still writes to the old file
+    (await import('node:fs')).writeSync(fd, lines(100, 120, 'a'));
+    (await import('node:fs')).closeSync(fd);
+    await waitFor(() => producer.records.length === 170);
+    const raws = producer.raws();
+    expect(raws.filter((r) => r.startsWith('a'))).toEqual(lines(0, 120, 'a').trimEnd().split('\n'));
+    expect(raws.filter((r) => r.startsWith('b'))).toEqual(lines(0, 50, 'b').trimEnd().split('\n'));
+    await waitFor(() => shipper.stats().openFiles === 1, 5000);
+    expect(new Set(producer.records.map((r) => r.event.id)).size).toBe(170);
+    await stop(shipper);
+  });
+
+  it('copytruncate: finds the copy for the unread rest, then reads the truncated file from 0', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const producer = new RecordingProducer();
+    const { shipper } = await ship(dir, { files: [log] }, producer);
+    appendFileSync(log, lines(0, 100, 'a'));
+    await waitFor(() => producer.records.length === 100);
+    producer.hold(); // the shipper falls behind
+    appendFileSync(log, lines(100, 200, 'a'));
+    await new Promise((r) => setTimeout(r, 50));
+    copyFileSync(log, `${log}.1`);
+    truncateSync(log, 0);
+    appendFileSync(log, lines(0, 30, 'b'));
+    producer.release();
+    await waitFor(() => producer.records.length >= 230);
+    await shipper.idle();
+    const raws = producer.raws();
+    expect(raws.filter((r) => r.startsWith('a'))).toEqual(lines(0, 200, 'a').trimEnd().split('\n'));
+    expect(raws.filter((r) => r.startsWith('b'))).toEqual(lines(0, 30, 'b').trimEnd().split('\n'));
+    expect(new Set(producer.records.map((r) => r.event.id)).size).toBe(230);
+    await stop(shipper);
+  });
+
+  it('a restart after a rotation while stopped finds the rotated file and reads its rest', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const a = await ship(dir, { files: [log] });
+    appendFileSync(log, lines(0, 40, 'a'));
+    await waitFor(() => a.producer.records.length === 40);
+    await stop(a.shipper);
+    appendFileSync(log, lines(40, 60, 'a'));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 10, 'b'));
+    const b = await ship(dir, { files: [log] });
+    await waitFor(() => b.producer.records.length === 30);
+    await b.shipper.idle();
+    expect(b.producer.raws().filter((r) => r.startsWith('a'))).toEqual(
+      lines(40, 60, 'a').trimEnd().split('\n'),
+    );
+    expect(b.producer.raws().filter((r) => r.startsWith('b'))).toEqual(
+      lines(0, 10, 'b').trimEnd().split('\n'),
+    );
+  });
+
+  it('follows globs, picks up files that appear later, never reads compressed rotations', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'maillog'), lines(0, 5, 'old'));
+    writeFileSync(join(dir, 'maillog.2.gz'), gzipSync(lines(0, 5, 'gz')));
+    writeFileSync(join(dir, 'maillog.3'), gzipSync(lines(0, 5, 'gzip-without-extension')));
+    const { shipper, producer } = await ship(dir, { files: [join(dir, 'maillog*')], start_at: 'beginning' });
+    await waitFor(() => producer.records.length === 5);
+    writeFileSync(join(dir, 'maillog.new'), lines(0, 7, 'new'));
+    await waitFor(() => producer.records.length === 12);
+    await shipper.idle();
+    expect(producer.raws().filter((r) => r.startsWith('new'))).toHaveLength(7);
+    expect(producer.raws().some((r) => r.includes('gz'))).toBe(false);
+    await stop(shipper);
+  });
+
+  it('does not read a copy of a file it is reading (glob), and a reused inode is a new file', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, lines(0, 20, 'a'));
+    const { shipper, producer } = await ship(dir, { files: [join(dir, 'maillog*')], start_at: 'beginning' });
+    await waitFor(() => producer.records.length === 20);
+    copyFileSync(log, join(dir, 'maillog.bak'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(producer.records.length).toBe(20);
+    await stop(shipper);
+    // delete + create: likely the same inode number, different first line
+    unlinkSync(join(dir, 'maillog.bak'));
+    unlinkSync(log);
+    writeFileSync(log, lines(0, 3, 'c'));
+    const b = await ship(dir, { files: [join(dir, 'maillog*')] });
+    await waitFor(() => b.producer.records.length === 3);
+    expect(b.producer.raws()).toEqual(lines(0, 3, 'c').trimEnd().split('\n'));
+  });
+
+  it('ships garbage bytes, NUL and a 1 MB line as events and keeps going', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    const { shipper, producer } = await ship(dir, { files: [log], max_line_bytes: 4096 });
+    const garbage = Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x0a]);
+    const big = Buffer.alloc(1024 * 1024, 0x41);
+    appendFileSync(log, Buffer.concat([garbage, big, Buffer.from('\nafter ip=1.1.1.1\n')]));
+    await waitFor(() => producer.records.length === 3);
+    const [g, b, after] = producer.records;
+    expect(g!.event.kind).toBe('unknown');
+    expect(b!.event.raw.length).toBe(4096);
+    expect(b!.headers).toEqual({ truncated_bytes: String(big.length + 1) });
+    expect(after!.event.raw).toBe('after ip=1.1.1.1');
+    expect(after!.event.id!.endsWith(`:${garbage.length + big.length + 1}`)).toBe(true);
+    await stop(shipper);
+  });
+
+  it('refuses a damaged checkpoint instead of starting over', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'state'));
+    writeFileSync(join(dir, 'state', 'checkpoint.json'), '{"version":1,"files":[{"offset":');
+    await expect(ship(dir, { files: [log] })).rejects.toThrow(/not valid JSON/);
+    running.pop();
+  });
+});
