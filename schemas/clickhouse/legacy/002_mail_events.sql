@@ -1,0 +1,46 @@
+-- Legacy dialect: client_ip as text, ts to the second.
+CREATE TABLE IF NOT EXISTS {db}.mail_events
+(
+    id            String,
+    ts            DateTime,
+    host          String,
+    program       String,
+    pid           UInt32,
+    mta           String,
+    kind          String,
+    reason        String,
+    command       String,
+    client_ip     String,
+    client_host   String,
+    client_port   UInt16,
+    queue_id      String,
+    sender        Nullable(String),
+    recipient     String,
+    recipients    Array(String),
+    orig_to       String,
+    dsn           String,
+    reply_code    UInt16,
+    status        String,
+    relay         String,
+    message_id    String,
+    helo          String,
+    size          UInt64,
+    nrcpt         UInt32,
+    delay         Float32,
+    delays        String,
+    text          String,
+    sasl_username String,
+    sasl_method   String,
+    proto         String,
+    bounce_queue_id String,
+    command_counts String,
+    filter_action String,
+    count         Float64,
+    truncated     UInt8,
+    extra         String,
+    raw           String,
+    ingested_at   DateTime DEFAULT now()
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toDate(ts)
+ORDER BY (client_ip, ts, id);

@@ -1,0 +1,460 @@
+import { randomUUID } from 'node:crypto';
+import type { ClickHouse } from '../clickhouse/client.js';
+import { type Dialect, detectDialect } from '../clickhouse/dialect.js';
+import { logger } from '../log/logger.js';
+import type { StoreConfig } from './config.js';
+import { isDataError } from './errors.js';
+import {
+  backpressureWaits,
+  batchesInserted,
+  bufferedRows,
+  deadLetters,
+  insertRetries,
+  insertSeconds,
+  rowsInserted,
+} from './metrics.js';
+import { decisionRow, detectionRow, eventRow, type Origin, RecordError, type Row, utcTime } from './rows.js';
+
+/** What a record is; each kind has its table. */
+export type RecordKind = 'events' | 'detections' | 'decisions';
+
+export const TABLES = {
+  events: 'mail_events',
+  detections: 'detections',
+  decisions: 'decisions',
+  dead_letters: 'dead_letters',
+} as const;
+
+type Table = (typeof TABLES)[keyof typeof TABLES];
+
+export interface StoreWriterOptions {
+  /** Flush a table's buffer once it holds this many rows. */
+  batchRows: number;
+  /** Flush at the latest this long after the first buffered row arrived. */
+  flushIntervalMs: number;
+  /** Flush early when no write came for this long; 0 disables. */
+  idleFlushMs: number;
+  /** write() waits while this many rows are buffered or in flight (all tables). */
+  maxBufferedRows: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export function writerOptions(cfg: StoreConfig): StoreWriterOptions {
+  return {
+    batchRows: cfg.batch_rows,
+    flushIntervalMs: cfg.flush_interval_ms,
+    idleFlushMs: cfg.idle_flush_ms,
+    maxBufferedRows: cfg.max_buffered_rows,
+    retryInitialMs: cfg.retry_initial_ms,
+    retryMaxMs: cfg.retry_max_ms,
+  };
+}
+
+/** A record the store could not decode at all (not JSON, a tombstone where none is allowed). */
+export interface DeadLetter {
+  source: RecordKind;
+  error: string;
+  /** The record as text, as it arrived. */
+  record: string;
+  origin?: Origin;
+}
+
+export interface WriteResult {
+  /** Rows ClickHouse acknowledged into their table. */
+  stored: number;
+  /** Records written to dead_letters instead. */
+  deadLettered: number;
+}
+
+/** Thrown to writers still waiting when close() gave up (ClickHouse stayed away past the deadline). */
+export class StoreClosedError extends Error {
+  override name = 'StoreClosedError';
+}
+
+interface Ticket {
+  remaining: number;
+  result: WriteResult;
+  resolve(r: WriteResult): void;
+  reject(err: Error): void;
+}
+
+interface Buffer {
+  table: Table;
+  rows: Row[];
+  tickets: Ticket[];
+  inflight: number;
+  flushing: boolean;
+  timer: NodeJS.Timeout | undefined;
+  idle: NodeJS.Timeout | undefined;
+}
+
+/** Row metadata that JSON.stringify does not see. */
+const ORIGIN = Symbol('origin');
+
+const ROW_SOURCE: Record<Exclude<Table, 'dead_letters'>, RecordKind> = {
+  mail_events: 'events',
+  detections: 'detections',
+  decisions: 'decisions',
+};
+
+/**
+ * Batches records into ClickHouse: per table, a buffer flushed when it holds `batchRows` rows,
+ * when its oldest row waited `flushIntervalMs`, or when writes paused for `idleFlushMs`. One
+ * insert per table is in flight at a time; rows arriving meanwhile form the next batch.
+ *
+ * `write()` resolves only once every one of its rows is acknowledged by ClickHouse (or stored
+ * in dead_letters), so a bus consumer that awaits it before committing never commits past an
+ * unstored record. Failed inserts are retried with exponential backoff until they succeed;
+ * each batch carries an insert_deduplication_token so a retry whose first attempt did land is
+ * dropped by ClickHouse (current dialect). A batch ClickHouse refuses for its data is split
+ * in halves until the refused rows are alone; those go to dead_letters with the error, the
+ * rest is stored.
+ *
+ * The single-host `mizugiwa run` uses it in-process; `mizugiwa store` feeds it from the bus.
+ */
+export class StoreWriter {
+  readonly dialect: Dialect;
+  private readonly buffers = new Map<Table, Buffer>();
+  private readonly log = logger('store');
+  private drainWaiters: Array<() => void> = [];
+  private closing = false;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly ch: ClickHouse,
+    dialect: Dialect,
+    private readonly opts: StoreWriterOptions,
+  ) {
+    this.dialect = dialect;
+    for (const table of Object.values(TABLES)) {
+      this.buffers.set(table, {
+        table,
+        rows: [],
+        tickets: [],
+        inflight: 0,
+        flushing: false,
+        timer: undefined,
+        idle: undefined,
+      });
+    }
+  }
+
+  /** Opens a writer on `ch`, asking it which dialect it speaks. The schema must be migrated. */
+  static async open(ch: ClickHouse, cfg: StoreConfig): Promise<StoreWriter> {
+    return new StoreWriter(ch, await detectDialect(ch), writerOptions(cfg));
+  }
+
+  /** Rows buffered or in flight, all tables. */
+  pending(): number {
+    let n = 0;
+    for (const b of this.buffers.values()) n += b.rows.length + b.inflight;
+    return n;
+  }
+
+  /**
+   * Buffers `records` (MailEvents, Detections or Decisions as objects) and resolves once all are
+   * stored. `origins[i]` says where records[i] came from (bus topic/partition/offset/timestamp).
+   */
+  async write(
+    kind: RecordKind,
+    records: readonly unknown[],
+    origins?: readonly (Origin | undefined)[],
+  ): Promise<WriteResult> {
+    if (this.closing) throw new StoreClosedError('store writer is closed');
+    if (records.length === 0) return { stored: 0, deadLettered: 0 };
+    if (this.mustWait(records.length)) await this.admit(records.length);
+    const table = TABLES[kind];
+    const now = Date.now();
+    const rows: Row[] = [];
+    const bad: DeadLetter[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i];
+      const origin = origins?.[i];
+      try {
+        const row =
+          kind === 'events'
+            ? eventRow(rec, this.dialect.name, now)
+            : kind === 'detections'
+              ? detectionRow(rec, this.dialect.name)
+              : decisionRow(rec, this.dialect.name, origin, now);
+        if (origin) row[ORIGIN] = origin;
+        rows.push(row);
+      } catch (err) {
+        if (!(err instanceof RecordError)) throw err;
+        bad.push({ source: kind, error: err.message, record: safeJson(rec), origin });
+      }
+    }
+    const ticket = this.ticket(records.length);
+    this.append(this.buffers.get(table)!, rows, ticket);
+    if (bad.length > 0) {
+      deadLetters.inc({ source: kind, why: 'record' }, bad.length);
+      this.append(this.buffers.get('dead_letters')!, bad.map(deadLetterRow), ticket);
+    }
+    return ticket.promise;
+  }
+
+  /** Stores records that could not be decoded; resolves once they are in dead_letters. */
+  async deadLetter(entries: readonly DeadLetter[]): Promise<void> {
+    if (this.closing) throw new StoreClosedError('store writer is closed');
+    if (entries.length === 0) return;
+    if (this.mustWait(entries.length)) await this.admit(entries.length);
+    for (const e of entries) deadLetters.inc({ source: e.source, why: 'decode' });
+    const ticket = this.ticket(entries.length);
+    this.append(this.buffers.get('dead_letters')!, entries.map(deadLetterRow), ticket);
+    await ticket.promise;
+  }
+
+  /** Sends everything buffered now and resolves when it is stored. */
+  async flush(): Promise<void> {
+    for (const b of this.buffers.values()) this.kick(b);
+    while (this.pending() > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
+  }
+
+  /**
+   * Stops accepting writes and stores what is buffered. If ClickHouse does not take it within
+   * `timeoutMs`, pending writers are rejected with StoreClosedError (their records stay
+   * uncommitted on the bus and come again).
+   */
+  async close(timeoutMs = 30_000): Promise<void> {
+    this.closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([this.flush().then(() => 'done' as const), deadline]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      this.log.warn({ pending: this.pending() }, 'store closing with rows not stored; they stay on the bus');
+      this.abort.abort();
+      for (const b of this.buffers.values()) {
+        this.clearTimers(b);
+        const tickets = new Set(b.tickets.splice(0));
+        b.rows.length = 0;
+        for (const t of tickets) t.reject(new StoreClosedError('store closed before these rows were stored'));
+      }
+      this.wakeDrainWaiters();
+    }
+  }
+
+  private ticket(n: number): Ticket & { promise: Promise<WriteResult> } {
+    // A write whose records all went to dead_letters is settled there; n counts both.
+    let resolve!: (r: WriteResult) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<WriteResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A writer that gave up waiting must not crash the process with an unhandled rejection.
+    promise.catch(() => {});
+    return { remaining: n, result: { stored: 0, deadLettered: 0 }, resolve, reject, promise };
+  }
+
+  /** Checked synchronously so writes racing each other cannot all slip in. */
+  private mustWait(n: number): boolean {
+    const p = this.pending();
+    return p > 0 && p + n > this.opts.maxBufferedRows;
+  }
+
+  private async admit(n: number): Promise<void> {
+    backpressureWaits.inc();
+    while (this.mustWait(n)) {
+      await new Promise<void>((r) => this.drainWaiters.push(r));
+      if (this.abort.signal.aborted || this.closing) throw new StoreClosedError('store writer is closed');
+    }
+  }
+
+  private append(b: Buffer, rows: Row[], ticket: Ticket): void {
+    if (rows.length === 0) return;
+    for (const row of rows) {
+      b.rows.push(row);
+      b.tickets.push(ticket);
+    }
+    bufferedRows.set({ table: b.table }, b.rows.length + b.inflight);
+    if (b.rows.length >= this.opts.batchRows) {
+      this.kick(b);
+      return;
+    }
+    b.timer ??= setTimeout(() => this.kick(b), this.opts.flushIntervalMs);
+    if (this.opts.idleFlushMs > 0) {
+      if (b.idle) clearTimeout(b.idle);
+      b.idle = setTimeout(() => this.kick(b), this.opts.idleFlushMs);
+    }
+  }
+
+  private clearTimers(b: Buffer): void {
+    if (b.timer) clearTimeout(b.timer);
+    if (b.idle) clearTimeout(b.idle);
+    b.timer = undefined;
+    b.idle = undefined;
+  }
+
+  private kick(b: Buffer): void {
+    this.clearTimers(b);
+    if (b.flushing || b.rows.length === 0 || this.abort.signal.aborted) return;
+    b.flushing = true;
+    const rows = b.rows.splice(0, this.opts.batchRows);
+    const tickets = b.tickets.splice(0, rows.length);
+    b.inflight += rows.length;
+    this.store(b.table, rows, tickets, randomUUID())
+      .catch((err: Error) => {
+        // Only an abort (close deadline) ends up here.
+        for (const t of new Set(tickets)) t.reject(err);
+      })
+      .finally(() => {
+        b.inflight -= rows.length;
+        b.flushing = false;
+        bufferedRows.set({ table: b.table }, b.rows.length + b.inflight);
+        this.wakeDrainWaiters();
+        if (b.rows.length > 0) this.kick(b);
+      });
+  }
+
+  private wakeDrainWaiters(): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const r of w) r();
+  }
+
+  /** Inserts rows until ClickHouse acknowledges them; splits around rows it refuses. */
+  private async store(table: Table, rows: Row[], tickets: Ticket[], token: string): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      if (this.abort.signal.aborted) throw new StoreClosedError('store closed before these rows were stored');
+      const started = performance.now();
+      try {
+        await this.insert(table, rows, token);
+        insertSeconds.observe({ table }, (performance.now() - started) / 1000);
+        batchesInserted.inc({ table });
+        rowsInserted.inc({ table }, rows.length);
+        if (attempt > 0)
+          this.log.info(
+            { table, rows: rows.length, attempts: attempt + 1 },
+            'insert succeeded after retries',
+          );
+        this.settle(tickets, table === 'dead_letters' ? 'deadLettered' : 'stored');
+        return;
+      } catch (err) {
+        if (this.abort.signal.aborted)
+          throw new StoreClosedError('store closed before these rows were stored');
+        if (isDataError(err)) {
+          if (rows.length > 1) {
+            const mid = rows.length >>> 1;
+            await this.store(table, rows.slice(0, mid), tickets.slice(0, mid), `${token}.0`);
+            await this.store(table, rows.slice(mid), tickets.slice(mid), `${token}.1`);
+            return;
+          }
+          this.refused(table, rows[0]!, tickets[0]!, err as Error);
+          return;
+        }
+        attempt++;
+        insertRetries.inc({ table });
+        const delay = backoff(attempt, this.opts.retryInitialMs, this.opts.retryMaxMs);
+        if (attempt === 1 || attempt % 10 === 0) {
+          this.log.warn(
+            { table, rows: rows.length, attempt, retry_in_ms: Math.round(delay), err: errText(err) },
+            'insert failed; retrying',
+          );
+        }
+        await sleep(delay, this.abort.signal);
+      }
+    }
+  }
+
+  private async insert(table: Table, rows: Row[], token: string): Promise<void> {
+    const target = `${this.ch.database}.${table}`;
+    if (this.dialect.name === 'current') {
+      // In the statement, not as a client setting: the embedded engine turns client settings
+      // into session-wide SETs that would stick to later statements.
+      await this.ch.client.insert({
+        table: `${target} SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1`,
+        values: rows,
+        format: 'JSONEachRow',
+      });
+      return;
+    }
+    // Legacy servers fill omitted columns with type defaults, not DEFAULT expressions: stamp
+    // the ingest time per attempt.
+    const now = utcTime(Date.now(), 0, 'now');
+    const stamp = table === 'dead_letters' ? 'ts' : 'ingested_at';
+    const stamped: Row[] = rows.map((r) => ({ ...r, [stamp]: now }));
+    await this.ch.client.insert({
+      table: target,
+      values: stamped,
+      format: 'JSONEachRow',
+      clickhouse_settings: { input_format_skip_unknown_fields: 1 },
+    });
+  }
+
+  private refused(table: Table, row: Row, ticket: Ticket, err: Error): void {
+    const error = errText(err);
+    if (table === 'dead_letters') {
+      // Nothing more can be done with it; it is in the log in full.
+      this.log.error({ row, err: error }, 'dead letter refused by ClickHouse');
+      this.settle([ticket], 'deadLettered');
+      return;
+    }
+    const source = ROW_SOURCE[table as Exclude<Table, 'dead_letters'>];
+    deadLetters.inc({ source, why: 'refused' });
+    this.log.warn({ table, id: row.id, err: error }, 'record refused by ClickHouse; kept in dead_letters');
+    const origin = row[ORIGIN] as Origin | undefined;
+    // The ticket is settled by the dead_letters insert instead.
+    this.append(
+      this.buffers.get('dead_letters')!,
+      [deadLetterRow({ source, error, record: JSON.stringify(row), origin })],
+      ticket,
+    );
+  }
+
+  private settle(tickets: Ticket[], as: 'stored' | 'deadLettered'): void {
+    for (const t of tickets) {
+      t.result[as]++;
+      if (--t.remaining === 0) t.resolve(t.result);
+    }
+  }
+}
+
+function deadLetterRow(d: DeadLetter): Row {
+  const row: Row = {
+    source: d.source,
+    topic: d.origin?.topic ?? '',
+    partition: d.origin?.partition ?? -1,
+    offset: d.origin?.offset ?? '',
+    error: d.error,
+    record: d.record,
+  };
+  return row;
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export function errText(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return `${e?.code ? `${e.code}: ` : ''}${String(e?.message ?? err)
+    .split('\n')[0]!
+    .slice(0, 500)}`;
+}
+
+function backoff(attempt: number, initial: number, max: number): number {
+  const d = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
+  return d / 2 + (Math.random() * d) / 2;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,237 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
+import { dialectOf } from '../../src/clickhouse/dialect.js';
+import { migrate } from '../../src/clickhouse/migrate.js';
+import { clickhouseSchema } from '../../src/config/schema.js';
+import { type StoreConfig, storeSchema } from '../../src/store/config.js';
+import { StoreClosedError, StoreWriter, writerOptions } from '../../src/store/writer.js';
+import { decisionFor, detectionFor, harvestEvents, traceEvents } from './fixtures.js';
+
+// StoreWriter against the embedded engine. Failures of ClickHouse are injected by wrapping the
+// real client's insert (a unit test: the engine is real, the outage is simulated).
+
+const cfg: StoreConfig = storeSchema.parse({
+  batch_rows: 1000,
+  flush_interval_ms: 50,
+  retry_initial_ms: 5,
+  retry_max_ms: 20,
+});
+
+let dir: string;
+let ch: ClickHouse;
+
+async function scalar(sql: string): Promise<number> {
+  const rs = await ch.client.query({ query: sql, format: 'JSONEachRow' });
+  const [row] = await rs.json<Record<string, string>>();
+  return Number(Object.values(row!)[0]);
+}
+
+/** A ClickHouse whose inserts fail as `plan` says: 'down' (not sent), 'lost-ack' (landed, reported failed). */
+function faulty(plan: Array<'down' | 'lost-ack' | 'ok'>): ClickHouse & { calls: number } {
+  const real = ch.client;
+  const wrapped = {
+    ...ch,
+    calls: 0,
+    client: new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
+        return async (params: Parameters<typeof real.insert>[0]) => {
+          const step = plan[wrapped.calls++] ?? 'ok';
+          if (step === 'down')
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+          const r = await real.insert(params);
+          if (step === 'lost-ack') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          return r;
+        };
+      },
+    }),
+  };
+  return wrapped;
+}
+
+describe('StoreWriter on the embedded engine', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mz-writer-'));
+    ch = await openClickHouse(clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'mz' }));
+    await migrate(ch, { database: 'mz', ...cfg });
+  });
+  afterAll(async () => {
+    await ch?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    for (const t of ['mail_events', 'detections', 'decisions', 'dead_letters', 'rollup_source_1m']) {
+      await ch.client.command({ query: `TRUNCATE TABLE mz.${t}` });
+    }
+  });
+
+  it('stores events, detections and decisions and resolves only once they are stored', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    const events = [...traceEvents(), ...harvestEvents(5, 20)];
+    const r = await w.write('events', events);
+    expect(r).toEqual({ stored: events.length, deadLettered: 0 });
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(events.length);
+    expect(await w.write('detections', [detectionFor('198.51.100.1')])).toEqual({
+      stored: 1,
+      deadLettered: 0,
+    });
+    expect(await w.write('decisions', [decisionFor('198.51.100.0/24')])).toEqual({
+      stored: 1,
+      deadLettered: 0,
+    });
+    expect(
+      await scalar(
+        "SELECT count() FROM mz.decisions WHERE target_low = toIPv6('198.51.100.0') AND target_high = toIPv6('198.51.100.255')",
+      ),
+    ).toBe(1);
+    // Every field arrives: microseconds kept, time in UTC, null sender vs none, rollups fed.
+    const rs = await ch.client.query({
+      query: "SELECT toString(ts) AS ts, sender, client_ip FROM mz.mail_events WHERE id = 'mx1:1:100'",
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([
+      { ts: '2026-11-27 09:15:00.100000', sender: null, client_ip: '::ffff:192.0.2.10' },
+    ]);
+    expect(
+      await scalar(
+        "SELECT sum(user_unknown) FROM mz.rollup_source_1m WHERE client_ip BETWEEN toIPv6('198.51.100.0') AND toIPv6('198.51.100.255')",
+      ),
+    ).toBe(100);
+    await w.close();
+  });
+
+  it('keeps fields it has no column for in extra, and the null sender as ""', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    await w.write('events', [
+      {
+        id: 'x1',
+        ts: '2026-11-27T10:00:00Z',
+        kind: 'delivery',
+        sender: '',
+        raw: 'r',
+        future_field: { a: 1 },
+      },
+    ]);
+    const rs = await ch.client.query({
+      query: "SELECT sender, extra FROM mz.mail_events WHERE id = 'x1'",
+      format: 'JSONEachRow',
+    });
+    expect(await rs.json()).toEqual([{ sender: '', extra: '{"future_field":{"a":1}}' }]);
+    await w.close();
+  });
+
+  it('sends a record ClickHouse refuses to dead_letters with the error; the rest of the batch is stored', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    const events = harvestEvents(4, 25);
+    events[37] = { ...events[37]!, client_ip: 'not-an-ip' };
+    events[81] = { ...events[81]!, pid: 'pid?' as unknown as number };
+    const r = await w.write(
+      'events',
+      events,
+      events.map((_, i) => ({ topic: 'mail.events', partition: 0, offset: String(i) })),
+    );
+    expect(r).toEqual({ stored: 98, deadLettered: 2 });
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(98);
+    const rs = await ch.client.query({
+      query: 'SELECT source, topic, offset, error, record FROM mz.dead_letters ORDER BY toUInt32(offset)',
+      format: 'JSONEachRow',
+    });
+    const dl = await rs.json<{ source: string; offset: string; error: string; record: string }>();
+    expect(dl.map((d) => [d.source, d.offset])).toEqual([
+      ['events', '37'],
+      ['events', '81'],
+    ]);
+    expect(dl[0]!.error).toMatch(/IPv6/);
+    expect(JSON.parse(dl[0]!.record).client_ip).toBe('not-an-ip');
+    await w.close();
+  });
+
+  it('sends records that are not valid records (no kind, bad time, bad target) to dead_letters', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    const r = await w.write('events', [
+      { id: 'a', raw: 'x' },
+      { id: 'b', kind: 'reject', raw: 'x', ts: 'yesterday' },
+      'just a string',
+      ...traceEvents(),
+    ]);
+    expect(r).toEqual({ stored: traceEvents().length, deadLettered: 3 });
+    expect(await w.write('decisions', [decisionFor('not/an/ip')])).toEqual({ stored: 0, deadLettered: 1 });
+    const rs = await ch.client.query({
+      query: 'SELECT error FROM mz.dead_letters ORDER BY error',
+      format: 'JSONEachRow',
+    });
+    const errors = (await rs.json<{ error: string }>()).map((e) => e.error);
+    expect(errors).toEqual([
+      'a MailEvent must be a JSON object',
+      'kind: missing',
+      'target: not an IP address or prefix: "not/an/ip"',
+      'ts: not an ISO 8601 time: "yesterday"',
+    ]);
+    await w.close();
+  });
+
+  it('retries while ClickHouse is unreachable and resolves only after the insert went through', async () => {
+    const f = faulty(['down', 'down', 'down']);
+    const w = new StoreWriter(f, dialectOf('26.7'), writerOptions(cfg));
+    const events = harvestEvents(2, 10);
+    const r = await w.write('events', events);
+    expect(f.calls).toBe(4);
+    expect(r.stored).toBe(20);
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(20);
+    await w.close();
+  });
+
+  it('a retry whose first attempt did land is dropped by the deduplication token (and the rollups count once)', async () => {
+    const f = faulty(['lost-ack']);
+    const w = new StoreWriter(f, dialectOf('26.7'), writerOptions(cfg));
+    await w.write('events', harvestEvents(2, 10));
+    expect(f.calls).toBe(2);
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(20);
+    expect(await scalar('SELECT sum(events) FROM mz.rollup_source_1m')).toBe(20);
+    await w.close();
+  });
+
+  it('redelivered events (same id) are one row after merge (ReplacingMergeTree)', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    const events = harvestEvents(3, 10);
+    await w.write('events', events);
+    await w.write('events', events.slice(5, 25));
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(50);
+    expect(await scalar('SELECT count() FROM mz.mail_events FINAL')).toBe(30);
+    await w.close();
+  });
+
+  it('backpressure: a write waits while max_buffered_rows are buffered or in flight', async () => {
+    const f = faulty(['down', 'down']);
+    const w = new StoreWriter(f, dialectOf('26.7'), {
+      ...writerOptions(cfg),
+      maxBufferedRows: 30,
+      retryInitialMs: 30,
+      retryMaxMs: 30,
+    });
+    const first = w.write('events', harvestEvents(1, 25));
+    let secondAdmitted = false;
+    const second = w.write('events', harvestEvents(2, 10).slice(10)).then((r) => {
+      secondAdmitted = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.pending()).toBe(25);
+    expect(secondAdmitted).toBe(false);
+    expect((await first).stored).toBe(25);
+    expect((await second).stored).toBe(10);
+    await w.close();
+  });
+
+  it('close() gives up after its deadline while ClickHouse stays away: pending writes are rejected, not resolved', async () => {
+    const f = faulty(Array(1000).fill('down'));
+    const w = new StoreWriter(f, dialectOf('26.7'), writerOptions(cfg));
+    const pending = w.write('events', harvestEvents(1, 5));
+    await w.close(100);
+    await expect(pending).rejects.toBeInstanceOf(StoreClosedError);
+    await expect(w.write('events', harvestEvents(1, 1))).rejects.toBeInstanceOf(StoreClosedError);
+  });
+});
