@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { respondSchema } from '../respond/config.js';
 import { storeSchema } from '../store/config.js';
 import { coreShape } from './schema.js';
 
 // Component sections register here (one line each).
-export const configSchema = z.object({ ...coreShape, store: storeSchema.prefault({}), respond: respondSchema.prefault({}) }).strict();
+export const configSchema = z.object({ ...coreShape, store: storeSchema.prefault({}) }).strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type BusConfig = Config['bus'];
