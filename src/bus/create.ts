@@ -1,0 +1,19 @@
+import type { BusConfig } from '../config/config.js';
+import type { Bus } from './bus.js';
+import { type KafkaBusOptions, openKafkaBus } from './kafka.js';
+import { MemoryBus, type MemoryBusOptions } from './memory.js';
+
+export interface CreateBusOptions {
+  memory?: MemoryBusOptions;
+  kafka?: KafkaBusOptions;
+}
+
+/** The bus the config names: `memory` (one process) or `kafka` (brokers in bus.kafka). */
+export async function createBus(cfg: BusConfig, opts: CreateBusOptions = {}): Promise<Bus> {
+  switch (cfg.kind) {
+    case 'memory':
+      return new MemoryBus({ partitions: cfg.partitions, ...opts.memory });
+    case 'kafka':
+      return openKafkaBus(cfg, opts.kafka);
+  }
+}

@@ -1,0 +1,214 @@
+import type { EachBatchPayload, Consumer as KafkaJsConsumer, KafkaMessage } from 'kafkajs';
+import type { Logger } from '../log/logger.js';
+import type {
+  BatchContext,
+  BatchHandler,
+  BusMessage,
+  Consumer,
+  ConsumerOptions,
+  TopicPartition,
+} from './bus.js';
+import { consumedRecords, consumerLag, handlerErrors } from './metrics.js';
+import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.js';
+
+/**
+ * A kafkajs consumer with the bus semantics: eachBatch without auto-resolve; the offsets of a batch
+ * are resolved and committed only after the handler resolves. A handler that throws gets the same
+ * batch again after a backoff, in place (heartbeating meanwhile), until it succeeds, the partition
+ * is taken away by a rebalance, or the consumer closes; in the last two cases nothing was
+ * committed and the group's next owner starts at the same record.
+ */
+export class KafkaConsumer implements Consumer {
+  private readonly retry: RetryPolicy;
+  private assigned: TopicPartition[] = [];
+  private running = false;
+  private closing: Promise<void> | undefined;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly kc: KafkaJsConsumer,
+    private readonly opts: ConsumerOptions,
+    private readonly concurrency: number,
+    private readonly log: Logger,
+    private readonly onClose: () => void,
+  ) {
+    this.retry = retryPolicy(opts.retry);
+  }
+
+  async run(handler: BatchHandler): Promise<void> {
+    if (this.closing) throw new Error(`consumer of group ${this.opts.groupId} is closed`);
+    if (this.running) throw new Error(`consumer of group ${this.opts.groupId} is already running`);
+    if (typeof handler !== 'function') throw new TypeError('consumer: handler must be a function');
+    this.running = true;
+    const { events } = this.kc;
+    const offs: (() => void)[] = [];
+    offs.push(
+      this.kc.on(events.GROUP_JOIN, ({ payload }) => {
+        this.assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+          (partitions as number[]).map((partition) => ({ topic, partition })),
+        );
+      }),
+    );
+    offs.push(this.kc.on(events.STOP, () => (this.assigned = [])));
+    // Ready = joined the group and fetched once: a group without commits has then fixed its
+    // start (kafkajs resolves "latest" on the first fetch), so what is sent after run() is seen.
+    const ready = new Promise<void>((resolve, reject) => {
+      let joined = false;
+      const done = (err?: Error) => {
+        for (const off of readyOffs) off();
+        if (err) reject(err);
+        else resolve();
+      };
+      const readyOffs = [
+        this.kc.on(events.GROUP_JOIN, ({ payload }) => {
+          joined = true;
+          if (Object.values(payload.memberAssignment).every((ps) => (ps as number[]).length === 0)) done();
+        }),
+        this.kc.on(events.FETCH, () => {
+          if (joined) done();
+        }),
+        this.kc.on(events.CRASH, ({ payload }) => {
+          if (!payload.restart) done(payload.error);
+        }),
+      ];
+    });
+    await this.kc.connect();
+    await this.kc.subscribe({
+      topics: [...new Set(this.opts.topics)],
+      fromBeginning: Boolean(this.opts.fromBeginning),
+    });
+    await this.kc.run({
+      eachBatchAutoResolve: false,
+      autoCommit: true,
+      // With a threshold of 1, commitOffsetsIfNecessary() commits whatever is resolved, right away.
+      autoCommitThreshold: 1,
+      partitionsConsumedConcurrently: this.concurrency,
+      eachBatch: (payload) => this.onBatch(handler, payload),
+    });
+    await ready;
+    this.stopListening = () => {
+      for (const off of offs) off();
+    };
+  }
+
+  assignment(): TopicPartition[] {
+    return this.closing ? [] : this.assigned.map((tp) => ({ ...tp }));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop.abort();
+      try {
+        await this.kc.disconnect();
+      } finally {
+        this.assigned = [];
+        this.stopListening();
+        this.onClose();
+      }
+    })();
+    return this.closing;
+  }
+
+  private stopListening: () => void = () => {};
+
+  private async onBatch(handler: BatchHandler, payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
+    if (batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const messages = batch.messages.map((m) => toBusMessage(topic, partition, m));
+    const gone = () => this.stop.signal.aborted || !isRunning() || isStale();
+    let heartbeatError: unknown;
+    const ctx: BatchContext = {
+      topic,
+      partition,
+      heartbeat: async () => {
+        try {
+          await heartbeat();
+        } catch (err) {
+          heartbeatError = err;
+          throw err;
+        }
+      },
+    };
+    for (let attempt = 1; ; attempt++) {
+      if (gone()) return;
+      try {
+        await handler(messages, ctx);
+        break;
+      } catch (err) {
+        // A failed heartbeat (rebalance, lost membership) is kafkajs' to handle: it rejoins.
+        if (heartbeatError) throw heartbeatError;
+        const delay = backoffDelay(attempt, this.retry);
+        handlerErrors.inc({ bus: 'kafka', topic, group: this.opts.groupId });
+        this.log.warn(
+          {
+            err,
+            topic,
+            partition,
+            group: this.opts.groupId,
+            offset: messages[0]!.offset,
+            records: messages.length,
+            attempt,
+            retry_in_ms: delay,
+          },
+          'batch handler failed; the batch will be delivered again',
+        );
+        await this.backoff(delay, heartbeat, gone);
+      }
+    }
+    const last = batch.messages[batch.messages.length - 1]!;
+    resolveOffset(last.offset);
+    await commitOffsetsIfNecessary();
+    consumedRecords.inc({ bus: 'kafka', topic, group: this.opts.groupId }, messages.length);
+    const lag = Number(batch.highWatermark) - Number(last.offset) - 1;
+    if (Number.isFinite(lag)) {
+      consumerLag.set(
+        { bus: 'kafka', topic, partition: String(partition), group: this.opts.groupId },
+        Math.max(0, lag),
+      );
+    }
+  }
+
+  /** Sleeps `ms` in slices, heartbeating so the group keeps this member; ends early on close or rebalance. */
+  private async backoff(ms: number, heartbeat: () => Promise<void>, gone: () => boolean): Promise<void> {
+    const until = Date.now() + ms;
+    while (!gone()) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      await abortableSleep(Math.min(left, 1000), this.stop.signal);
+      if (!gone()) await heartbeat();
+    }
+  }
+}
+
+function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
+  const headers: Record<string, string> = {};
+  if (m.headers) {
+    for (const [name, v] of Object.entries(m.headers)) {
+      if (v === undefined) continue;
+      headers[name] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
+    }
+  }
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key === null ? null : m.key.toString('utf8'),
+    value: m.value,
+    headers,
+    timestamp: Number(m.timestamp),
+  };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,220 @@
+import { hostname } from 'node:os';
+import {
+  type Admin,
+  CompressionCodecs,
+  CompressionTypes,
+  ConfigResourceTypes,
+  Kafka,
+  logLevel,
+  Partitioners,
+} from 'kafkajs';
+import type { BusConfig } from '../config/config.js';
+import { type Logger, logger } from '../log/logger.js';
+import type { Bus, Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec } from './bus.js';
+import { KafkaConsumer } from './kafka-consumer.js';
+import { kafkaLogCreator } from './kafka-log.js';
+import { compressionType, KafkaProducer } from './kafka-producer.js';
+import { checkTopicName } from './record.js';
+
+export interface KafkaBusOptions {
+  /** Consumer group session timeout (a member silent this long is dropped). */
+  sessionTimeoutMs?: number;
+  /** Consumer heartbeat interval. */
+  heartbeatIntervalMs?: number;
+  /** Longest a fetch waits for new records (also how soon an idle member notices a rebalance). */
+  maxWaitTimeMs?: number;
+  /** Producer defaults, overridable per producer. */
+  lingerMs?: number;
+  maxBatchBytes?: number;
+  maxBufferedBytes?: number;
+  maxRecordBytes?: number;
+  closeTimeoutMs?: number;
+}
+
+const DEFAULTS = {
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  maxWaitTimeMs: 1_000,
+  lingerMs: 5,
+  // Below the broker's default message.max.bytes (1 MiB) with room for record overhead.
+  maxBatchBytes: 800_000,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  maxRecordBytes: 1_000_000,
+  closeTimeoutMs: 30_000,
+} satisfies Required<KafkaBusOptions>;
+
+/** Connects to the brokers of `cfg` (fails with the brokers named when none answers). */
+export async function openKafkaBus(cfg: BusConfig, opts: KafkaBusOptions = {}): Promise<KafkaBus> {
+  const bus = new KafkaBus(cfg, opts);
+  await bus.connect();
+  return bus;
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly opts: Required<KafkaBusOptions>;
+  private readonly log: Logger;
+  private readonly compacted = new Set<string>();
+  private readonly producers = new Set<KafkaProducer>();
+  private readonly consumers = new Set<KafkaConsumer>();
+  private closed = false;
+
+  constructor(
+    private readonly cfg: BusConfig,
+    opts: KafkaBusOptions = {},
+  ) {
+    this.opts = {
+      ...DEFAULTS,
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+    };
+    this.log = logger('bus');
+    const k = cfg.kafka;
+    this.kafka = new Kafka({
+      clientId: `${k.client_id}-${hostname()}-${process.pid}`,
+      brokers: k.brokers,
+      connectionTimeout: k.connection_timeout_ms,
+      requestTimeout: k.request_timeout_ms,
+      retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: 8 },
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(this.log),
+    });
+    this.admin = this.kafka.admin();
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.admin.connect();
+    } catch (err) {
+      throw new Error(
+        `cannot reach Kafka at ${this.cfg.kafka.brokers.join(', ')} (bus.kafka.brokers): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async ensureTopics(specs: TopicSpec[]): Promise<void> {
+    this.assertOpen();
+    if (specs.length === 0) return;
+    for (const s of specs) checkTopicName(s.topic);
+    const partitionsOf = (s: TopicSpec) => s.partitions ?? this.cfg.partitions;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: specs.map((s) => ({
+        topic: s.topic,
+        numPartitions: partitionsOf(s),
+        configEntries: [
+          ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+          ...(s.retentionMs !== undefined ? [{ name: 'retention.ms', value: String(s.retentionMs) }] : []),
+        ],
+      })),
+    });
+    for (const s of specs) if (s.compacted) this.compacted.add(s.topic);
+    // Topics that existed already keep their settings: say so when they differ from what is asked.
+    const names = specs.map((s) => s.topic);
+    const { topics } = await this.admin.fetchTopicMetadata({ topics: names });
+    const described = await this.admin.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({
+        type: ConfigResourceTypes.TOPIC,
+        name,
+        configNames: ['cleanup.policy'],
+      })),
+    });
+    for (const s of specs) {
+      const partitions = topics.find((t) => t.name === s.topic)?.partitions.length;
+      const policy = described.resources
+        .find((r) => r.resourceName === s.topic)
+        ?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue;
+      const isCompacted = policy?.split(',').includes('compact') ?? false;
+      if (partitions !== partitionsOf(s) || isCompacted !== Boolean(s.compacted)) {
+        this.log.warn(
+          {
+            topic: s.topic,
+            partitions,
+            cleanup_policy: policy,
+            wanted: { partitions: partitionsOf(s), compacted: Boolean(s.compacted) },
+          },
+          'topic exists with other settings; keeping them (change them with kafka-configs / kafka-topics)',
+        );
+      }
+    }
+  }
+
+  async producer(popts: ProducerOptions = {}): Promise<Producer> {
+    this.assertOpen();
+    const compression = compressionType(popts.compression);
+    if (compression !== CompressionTypes.None) {
+      try {
+        CompressionCodecs[compression]();
+      } catch {
+        throw new Error(
+          `compression ${popts.compression} has no codec registered with kafkajs; use gzip or none`,
+        );
+      }
+    }
+    const kp = this.kafka.producer({
+      idempotent: true,
+      // Idempotence needs retries without limit (kafkajs warns otherwise); senders wait meanwhile.
+      retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: Number.MAX_SAFE_INTEGER },
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: true,
+    });
+    await kp.connect();
+    const p: KafkaProducer = new KafkaProducer(
+      kp,
+      {
+        lingerMs: popts.lingerMs ?? this.opts.lingerMs,
+        compression,
+        maxBatchBytes: popts.maxBatchBytes ?? this.opts.maxBatchBytes,
+        maxBufferedBytes: popts.maxBufferedBytes ?? this.opts.maxBufferedBytes,
+        maxRecordBytes: this.opts.maxRecordBytes,
+        closeTimeoutMs: this.opts.closeTimeoutMs,
+      },
+      (topic) => this.compacted.has(topic),
+      this.log,
+      () => this.producers.delete(p),
+    );
+    this.producers.add(p);
+    return p;
+  }
+
+  async consumer(copts: ConsumerOptions): Promise<Consumer> {
+    this.assertOpen();
+    if (typeof copts.groupId !== 'string' || copts.groupId === '')
+      throw new TypeError('consumer: groupId is empty');
+    if (!Array.isArray(copts.topics) || copts.topics.length === 0) throw new TypeError('consumer: no topics');
+    for (const t of copts.topics) checkTopicName(t);
+    const concurrency = copts.partitionsConsumedConcurrently ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(
+        `consumer: partitionsConsumedConcurrently must be an integer >= 1, got ${concurrency}`,
+      );
+    }
+    const kc = this.kafka.consumer({
+      groupId: copts.groupId,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      heartbeatInterval: this.opts.heartbeatIntervalMs,
+      maxWaitTimeInMs: this.opts.maxWaitTimeMs,
+      allowAutoTopicCreation: true,
+    });
+    const c: KafkaConsumer = new KafkaConsumer(kc, copts, concurrency, this.log, () =>
+      this.consumers.delete(c),
+    );
+    this.consumers.add(c);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.consumers].map((c) => c.close()));
+    await Promise.allSettled([...this.producers].map((p) => p.close()));
+    await this.admin.disconnect();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('kafka bus closed');
+  }
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/config.js';
+import { createBus } from '../../src/bus/create.js';
+import type { KafkaBusOptions } from '../../src/bus/kafka.js';
+import { loadServices } from '../services/services.js';
+import { Collector, defineBusContract, unique } from './contract.js';
+
+const { kafka } = loadServices('kafka');
+
+export function kafkaBusConfig() {
+  return configSchema.parse({
+    bus: { kind: 'kafka', partitions: 4, kafka: { brokers: kafka.brokers, client_id: 'mizugiwa-bus-test' } },
+  }).bus;
+}
+
+// A short heartbeat so an idle member notices a rebalance within a second or two.
+const fast: KafkaBusOptions = { heartbeatIntervalMs: 500, sessionTimeoutMs: 10_000, maxWaitTimeMs: 500 };
+
+describe('kafka bus: contract (real broker)', () => {
+  defineBusContract(() => createBus(kafkaBusConfig(), { kafka: fast }), {
+    exactCompaction: false,
+    timeoutMs: 60_000,
+  });
+});
+
+describe('kafka bus: producer', () => {
+  it('one send larger than a batch is split over several produce requests and resolves after all', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: fast });
+    try {
+      const topic = unique('split-send');
+      await bus.ensureTopics([{ topic, partitions: 2 }]);
+      const p = await bus.producer({ lingerMs: 2, maxBatchBytes: 10_000, compression: 'gzip' });
+      const value = 'x'.repeat(400);
+      await p.send(
+        topic,
+        Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, value: `${i}:${value}` })),
+      );
+      await p.close();
+      const got = new Collector();
+      const c = await bus.consumer({ groupId: unique('g'), topics: [topic], fromBeginning: true });
+      await c.run(got.handler);
+      await expect.poll(() => got.messages.length, { timeout: 60_000 }).toBe(300);
+      expect(new Set(got.values().map((v) => Number(v.split(':')[0]))).size).toBe(300);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('refuses a record above the record size limit without failing the records of other senders', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: { ...fast, maxRecordBytes: 1000 } });
+    try {
+      const topic = unique('big');
+      await bus.ensureTopics([{ topic, partitions: 1 }]);
+      const p = await bus.producer({ lingerMs: 20 });
+      const ok = p.send(topic, [{ key: 'a', value: 'small' }]);
+      await expect(p.send(topic, [{ key: 'b', value: 'y'.repeat(2000) }])).rejects.toThrow(
+        /record 0 .*2001 bytes/,
+      );
+      await ok;
+      await p.close();
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('an unreachable broker fails createBus with the brokers named', async () => {
+    const cfg = configSchema.parse({
+      bus: { kind: 'kafka', kafka: { brokers: ['127.0.0.1:1'], connection_timeout_ms: 200 } },
+    }).bus;
+    await expect(createBus(cfg)).rejects.toThrow(/cannot reach Kafka at 127\.0\.0\.1:1/);
+  });
+});
