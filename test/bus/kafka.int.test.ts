@@ -2,16 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/config.js';
 import { createBus } from '../../src/bus/create.js';
 import type { KafkaBusOptions } from '../../src/bus/kafka.js';
-import { loadServices } from '../services/services.js';
 import { Collector, defineBusContract, unique } from './contract.js';
-
-const { kafka } = loadServices('kafka');
-
-export function kafkaBusConfig() {
-  return configSchema.parse({
-    bus: { kind: 'kafka', partitions: 4, kafka: { brokers: kafka.brokers, client_id: 'mizugiwa-bus-test' } },
-  }).bus;
-}
+import { kafkaBusConfig } from './kafka-config.js';
 
 // A short heartbeat so an idle member notices a rebalance within a second or two.
 const fast: KafkaBusOptions = { heartbeatIntervalMs: 500, sessionTimeoutMs: 10_000, maxWaitTimeMs: 500 };
