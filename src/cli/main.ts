@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerConfigCommands } from '../config/command.js';
+import { registerParseCommand } from '../parse/command.js';
 import { version } from './version.js';
 
 // Each component registers its own commands (one line each).
@@ -15,5 +16,6 @@ const program = new Command('mizugiwa')
   .configureHelp({ sortSubcommands: true });
 
 registerConfigCommands(program);
+registerParseCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,116 @@
+import { accessSync, constants, createReadStream, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { action, UsageError } from '../cli/exit.js';
+import type { EventKind } from '../event/mail-event.js';
+import { readLines } from './line-reader.js';
+import { LineParser, type ParseOptions } from './parser.js';
+
+interface ParseCommandOptions {
+  host?: string;
+  year?: string;
+  timezone?: string;
+  stats?: boolean;
+}
+
+/** Output is flushed in blocks of about this many characters. */
+const OUT_BLOCK = 1 << 16;
+
+export function registerParseCommand(program: Command): void {
+  program
+    .command('parse')
+    .description(
+      'parse Postfix, Sendmail and Exim log lines (syslog RFC 3164/3339/5424 or the exim main log) into ' +
+        'MailEvent JSON: exactly one object per input line, in input order; unrecognized lines give kind "unknown"',
+    )
+    .argument('[file...]', 'log files to read in order (default: standard input)')
+    .option('--host <name>', 'host for lines that carry none (the exim main log)')
+    .option(
+      '--year <n>',
+      'year of the first yearless (RFC 3164) line; default: inferred from the current date',
+    )
+    .option(
+      '--timezone <zone>',
+      'IANA time zone of local timestamps (RFC 3164, exim); default: the process TZ',
+    )
+    .option('--stats', 'print the number of lines and events by kind to stderr at the end (JSON)')
+    .action(
+      action(async (files: string[], opts: ParseCommandOptions) => {
+        const parseOpts: ParseOptions = {};
+        if (opts.host !== undefined) parseOpts.host = opts.host;
+        if (opts.year !== undefined) {
+          if (!/^\d{4}$/.test(opts.year))
+            throw new UsageError(`--year ${opts.year}: expected a four-digit year`);
+          parseOpts.year = Number(opts.year);
+        }
+        if (opts.timezone !== undefined) {
+          parseOpts.timezone = opts.timezone;
+          try {
+            new LineParser(parseOpts);
+          } catch {
+            throw new UsageError(
+              `--timezone ${opts.timezone}: not a known IANA time zone (e.g. Europe/Berlin, UTC)`,
+            );
+          }
+        }
+        checkFiles(files);
+        await runParse(files, parseOpts, opts.stats === true);
+      }),
+    );
+}
+
+async function runParse(files: string[], parseOpts: ParseOptions, stats: boolean): Promise<void> {
+  const out = process.stdout;
+  let closed = false;
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    // the reader went away (`| head`): stop quietly, like other Unix filters
+    if (err.code === 'EPIPE') {
+      closed = true;
+      process.exit(0);
+    }
+    throw err;
+  });
+  const counts: Partial<Record<EventKind, number>> = {};
+  let lines = 0;
+  let buf = '';
+  const flush = async (): Promise<void> => {
+    if (buf.length === 0 || closed) return;
+    const ok = out.write(buf);
+    buf = '';
+    if (!ok) await new Promise<void>((resolve) => out.once('drain', resolve));
+  };
+  const inputs: Array<() => Readable> =
+    files.length === 0 ? [() => process.stdin] : files.map((f) => () => openFile(f));
+  for (const open of inputs) {
+    // year inference is per stream
+    const parser = new LineParser(parseOpts);
+    const input = open();
+    for await (const batch of readLines(input)) {
+      for (const line of batch) {
+        const ev = parser.parse(line);
+        buf += `${JSON.stringify(ev)}\n`;
+        lines++;
+        if (stats) counts[ev.kind] = (counts[ev.kind] ?? 0) + 1;
+      }
+      if (buf.length >= OUT_BLOCK) await flush();
+    }
+  }
+  await flush();
+  if (stats) process.stderr.write(`${JSON.stringify({ lines, kinds: counts })}\n`);
+}
+
+function openFile(file: string): Readable {
+  return createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+/** Every file must be a readable regular file (or FIFO) before the first line is written. */
+function checkFiles(files: string[]): void {
+  for (const f of files) {
+    try {
+      accessSync(f, constants.R_OK);
+      if (statSync(f).isDirectory()) throw new Error('is a directory');
+    } catch (err) {
+      throw new UsageError(`cannot read ${f}: ${(err as Error).message}`);
+    }
+  }
+}
