@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { storeSchema } from '../store/config.js';
+import { respondSchema } from '../respond/config.js';
 import { coreShape } from './schema.js';
 
 // Component sections register here (one line each).
-export const configSchema = z.object({ ...coreShape, store: storeSchema.prefault({}) }).strict();
+export const configSchema = z.object({ ...coreShape, store: storeSchema.prefault({}), respond: respondSchema.prefault({}) }).strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type BusConfig = Config['bus'];
