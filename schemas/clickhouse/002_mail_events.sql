@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS {db}.{t:mail_events} {on_cluster}
     INDEX idx_bounce_qid bounce_queue_id           TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_message_id message_id                TYPE bloom_filter(0.001) GRANULARITY 1,
     INDEX idx_sender     lower(ifNull(sender, '')) TYPE bloom_filter(0.001) GRANULARITY 1,
-    INDEX idx_recipient  lower(recipient)          TYPE bloom_filter(0.001) GRANULARITY 1
+    INDEX idx_recipient  lower(recipient)          TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_recipients arrayMap(r -> lower(r), recipients) TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = {replicated}ReplacingMergeTree
 PARTITION BY toDate(ts)
