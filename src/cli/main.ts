@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerConfigCommands } from '../config/command.js';
 import { registerParseCommand } from '../parse/command.js';
+import { registerShipCommand } from '../ship/command.js';
 import { version } from './version.js';
 
 // Each component registers its own commands (one line each).
@@ -17,5 +18,6 @@ const program = new Command('mizugiwa')
 
 registerConfigCommands(program);
 registerParseCommand(program);
+registerShipCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,10 +1,18 @@
 import { z } from 'zod';
 import { storeSchema } from '../store/config.js';
 import { respondSchema } from '../respond/config.js';
+import { shipSchema } from '../ship/config.js';
 import { coreShape } from './schema.js';
 
 // Component sections register here (one line each).
-export const configSchema = z.object({ ...coreShape, store: storeSchema.prefault({}), respond: respondSchema.prefault({}) }).strict();
+export const configSchema = z
+  .object({
+    ...coreShape,
+    ship: shipSchema.prefault({}),
+    store: storeSchema.prefault({}),
+    respond: respondSchema.prefault({}),
+  })
+  .strict();
 
 export type Config = z.infer<typeof configSchema>;
 export type BusConfig = Config['bus'];

@@ -91,7 +91,8 @@ export const shipSchema = z
       .max(900 * 1024)
       .default(64 * 1024)
       .describe(
-        'longer lines are still one event, with raw cut to this many bytes; the offset advances past the whole line',
+        'a longer line is still one event (kind unknown, truncated: true, raw cut to this many bytes plus a ' +
+          'marker, record header truncated_bytes = its full length); the offset advances past the whole line',
       ),
     fingerprint_bytes: z
       .number()

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { BusRecord, Producer } from '../bus/bus.js';
 import type { MailEvent } from '../event/mail-event.js';
 import { type Logger, logger } from '../log/logger.js';
+import { TRUNCATION_MARKER } from '../parse/parser.js';
 import { type CheckpointEntry, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { ShipConfig } from './config.js';
 import { discover, rotatedSiblings, watchDirs } from './discovery.js';
@@ -260,7 +261,7 @@ export class Shipper {
     for (const src of [...this.sources.values()]) {
       if (src.tail !== null) continue;
       for (const path of [src.path, ...(await rotatedSiblings(src.origin))]) {
-        await this.consider(path, false);
+        await this.consider(path, false, true);
         if (src.tail !== null) break;
       }
       if (src.tail === null) {
@@ -281,8 +282,12 @@ export class Shipper {
     this.nextRescan = Date.now() + this.cfg.rescan_interval_ms;
   }
 
-  /** A path that may hold a file we do not read yet. */
-  private async consider(path: string, startup: boolean): Promise<void> {
+  /**
+   * A path that may hold a file we do not read yet. `adoptOnly`: a rotated file found beside a
+   * followed one; read it only if it is the content of a file we know (never from 0: that would
+   * ship an old rotation again).
+   */
+  private async consider(path: string, startup: boolean, adoptOnly = false): Promise<void> {
     let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(path);
@@ -302,6 +307,7 @@ export class Shipper {
     }
     const skip = this.skipped.get(key);
     if (skip && (skip.reason === 'copy' || skip.size === st.size)) return;
+    if (adoptOnly && !this.hasDetachedSource()) return;
     const tail = await FileTail.open(path, 0, this.tailOpts);
     if (!tail) return;
     if (await tail.isCompressed()) {
@@ -316,6 +322,10 @@ export class Shipper {
     if (startup && this.firstStart && this.cfg.start_at === 'end') await tail.seekEnd();
     const head = await tail.head();
     const fp = this.firstLineFp(head);
+    if (adoptOnly && (fp === null || !this.knownContent(head))) {
+      await tail.close();
+      return;
+    }
     if (fp !== null) {
       tail.fp = fp;
       if (!this.identify(tail, head)) {
@@ -329,6 +339,21 @@ export class Shipper {
       { file: path, offset: tail.readPosition, file_id: tail.fileId ?? undefined },
       'following file',
     );
+  }
+
+  /** Is any known content without its file right now? (Else a rotated file cannot be one of ours.) */
+  private hasDetachedSource(): boolean {
+    for (const src of this.sources.values()) if (src.tail === null) return true;
+    return false;
+  }
+
+  /** `head` starts with the first line of a source that has no file right now. */
+  private knownContent(head: Buffer): boolean {
+    for (const src of this.sources.values()) {
+      if (src.tail !== null || head.length < src.fp.len) continue;
+      if (hashBytes(head.subarray(0, src.fp.len)) === src.fp.hash) return true;
+    }
+    return false;
   }
 
   private firstLineFp(head: Buffer): Fingerprint | null {
@@ -536,8 +561,8 @@ export class Shipper {
     // The rotated copy holds what was not read yet: look for it beside the file.
     if (src) {
       for (const [k, v] of this.skipped) if (v.reason === 'copy') this.skipped.delete(k);
-      for (const path of new Set([...(await rotatedSiblings(src.origin)), ...this.matched])) {
-        await this.consider(path, false);
+      for (const path of await rotatedSiblings(src.origin)) {
+        await this.consider(path, false, !this.matched.has(path));
         if (src.tail !== null) break;
       }
       if (src.tail === null && src.readTo < tail.size) {
@@ -564,6 +589,7 @@ export class Shipper {
         this.log.warn({ err, file: tail.path, offset: line.offset }, 'parser threw; shipping as unknown');
         ev = { kind: 'unknown', raw: line.data.toString('utf8') };
       }
+      if (line.truncated && !ev.truncated) ev = cutEvent(ev);
       ev.id = eventId(host, src.fileId, line.offset);
       if (ev.kind === 'unknown') {
         this.s.unknownEvents++;
@@ -791,6 +817,21 @@ export class Shipper {
     }
     return out;
   }
+}
+
+/**
+ * A line the tailer cut (longer than max_line_bytes) is what the parser makes of a line over its
+ * raw cap: `unknown` (its fields may be cut too), the envelope kept, raw with the marker.
+ */
+function cutEvent(ev: MailEvent): MailEvent {
+  const cut: MailEvent = { kind: 'unknown', raw: `${ev.raw}${TRUNCATION_MARKER}`, truncated: true };
+  if (ev.ts !== undefined) cut.ts = ev.ts;
+  if (ev.host !== undefined) cut.host = ev.host;
+  if (ev.program !== undefined) cut.program = ev.program;
+  if (ev.pid !== undefined) cut.pid = ev.pid;
+  if (ev.mta !== undefined) cut.mta = ev.mta;
+  if (ev.queue_id !== undefined) cut.queue_id = ev.queue_id;
+  return cut;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -10,6 +10,7 @@ import {
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { TRUNCATION_MARKER } from '../../src/parse/parser.js';
 import { readCheckpoint } from '../../src/ship/checkpoint.js';
 import type { ShipConfig } from '../../src/ship/config.js';
 import { Shipper } from '../../src/ship/shipper.js';
@@ -261,7 +262,8 @@ describe('Shipper (unit, real files, recording producer)', () => {
     await waitFor(() => producer.records.length === 3);
     const [g, b, after] = producer.records;
     expect(g!.event.kind).toBe('unknown');
-    expect(b!.event.raw.length).toBe(4096);
+    expect(b!.event).toMatchObject({ kind: 'unknown', truncated: true });
+    expect(b!.event.raw).toBe(`${'A'.repeat(4096)}${TRUNCATION_MARKER}`);
     expect(b!.headers).toEqual({ truncated_bytes: String(big.length + 1) });
     expect(after!.event.raw).toBe('after ip=1.1.1.1');
     expect(after!.event.id!.endsWith(`:${garbage.length + big.length + 1}`)).toBe(true);

@@ -1,0 +1,63 @@
+import closeWithGrace from 'close-with-grace';
+import type { Command } from 'commander';
+import { createBus } from '../bus/create.js';
+import { action } from '../cli/exit.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { serveMetrics } from '../metrics/registry.js';
+import { checkpointPathOf, shipperFromConfig, shipProducer } from './start.js';
+
+export function registerShipCommand(program: Command): void {
+  program
+    .command('ship')
+    .description(
+      'follow MTA log files (ship.files), parse every line into a MailEvent and produce it to the ' +
+        'bus topic bus.topics.events; the checkpoint moves only after the bus acknowledged. ' +
+        'SIGTERM/SIGINT: send what was read, write the checkpoint, exit. SIGHUP: look at the files again.',
+    )
+    .requiredOption('-c, --config <file>', 'YAML configuration file (see `mizugiwa config defaults`)')
+    .option('--from-beginning', 'on a first start (no checkpoint) read existing files from their beginning')
+    .action(
+      action(async (opts: { config: string; fromBeginning?: boolean }) => {
+        const cfg = loadConfig(opts.config);
+        if (opts.fromBeginning) cfg.ship.start_at = 'beginning';
+        if (cfg.bus.kind !== 'kafka') {
+          throw new ConfigError(
+            `${opts.config}: bus.kind: \`mizugiwa ship\` produces to Kafka (bus.kind: kafka); ` +
+              'for one host without Kafka use `mizugiwa run`',
+          );
+        }
+        if (cfg.ship.files.length === 0)
+          throw new ConfigError(`${opts.config}: ship.files: no files to follow`);
+        const log = createLogger({ level: cfg.log.level, pretty: cfg.log.pretty, component: 'ship' });
+        const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : null;
+        const bus = await createBus(cfg.bus);
+        await bus.ensureTopics([{ topic: cfg.bus.topics.events }]);
+        const producer = await shipProducer(bus, cfg);
+        const shipper = shipperFromConfig(cfg, producer, log);
+        await shipper.start();
+        log.info(
+          { host: cfg.host, checkpoint: checkpointPathOf(cfg), topic: cfg.bus.topics.events },
+          'shipping',
+        );
+        process.on('SIGHUP', () => {
+          log.info('SIGHUP: looking at the files again');
+          shipper.reopen();
+        });
+        await new Promise<void>((resolve) => {
+          closeWithGrace(
+            { delay: cfg.ship.shutdown_grace_ms + 5_000, skip: ['SIGHUP'], logger: false },
+            async ({ signal, err }) => {
+              if (err) log.error({ err }, 'stopping after an unexpected error');
+              else log.info({ signal }, 'stopping');
+              await shipper.stop();
+              await producer.close().catch((e: unknown) => log.warn({ err: e }, 'producer close'));
+              await bus.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
+              metrics?.close();
+              resolve();
+            },
+          );
+        });
+      }),
+    );
+}
