@@ -1,5 +1,8 @@
-import { type logCreator, logLevel } from 'kafkajs';
+import type { logCreator } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { Logger } from '../log/logger.js';
+
+const { logLevel } = kafkajs;
 
 const LEVELS = {
   [logLevel.NOTHING]: 'silent',

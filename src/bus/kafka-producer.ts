@@ -1,5 +1,5 @@
-import type { Message, Producer as KafkaJsProducer } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import type { CompressionTypes, Message, Producer as KafkaJsProducer } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
@@ -223,6 +223,7 @@ export class KafkaProducer implements Producer {
 }
 
 export function compressionType(name: string | undefined): CompressionTypes {
+  const { CompressionTypes } = kafkajs;
   switch (name ?? 'none') {
     case 'none':
       return CompressionTypes.None;

@@ -1,13 +1,7 @@
 import { hostname } from 'node:os';
-import {
-  type Admin,
-  CompressionCodecs,
-  CompressionTypes,
-  ConfigResourceTypes,
-  Kafka,
-  logLevel,
-  Partitioners,
-} from 'kafkajs';
+import type { Admin, Kafka as KafkaClient } from 'kafkajs';
+// kafkajs is CommonJS: Node's ESM loader finds only some of its named exports.
+import kafkajs from 'kafkajs';
 import type { BusConfig } from '../config/config.js';
 import { type Logger, logger } from '../log/logger.js';
 import type { Bus, Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec } from './bus.js';
@@ -15,6 +9,8 @@ import { KafkaConsumer } from './kafka-consumer.js';
 import { kafkaLogCreator } from './kafka-log.js';
 import { compressionType, KafkaProducer } from './kafka-producer.js';
 import { checkTopicName } from './record.js';
+
+const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 
 export interface KafkaBusOptions {
   /** Consumer group session timeout (a member silent this long is dropped). */
@@ -52,7 +48,7 @@ export async function openKafkaBus(cfg: BusConfig, opts: KafkaBusOptions = {}): 
 
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClient;
   private readonly admin: Admin;
   private readonly opts: Required<KafkaBusOptions>;
   private readonly log: Logger;

@@ -40,7 +40,7 @@ export class PartitionLog {
     const rec: StoredRecord = {
       offset: this.nextOffset++,
       key: r.key,
-      value: r.value,
+      value: typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value,
       headers: r.headers,
       timestamp,
       live: true,

@@ -3,7 +3,8 @@ import type { BusRecord } from './bus.js';
 /** A record checked and converted once at `send`, so bad input fails the caller that gave it, not a batch. */
 export interface PreparedRecord {
   key: string | null;
-  value: Buffer | null;
+  /** A string stays a string (Kafka encodes it straight into the request); a Buffer is copied. */
+  value: Buffer | string | null;
   headers: Readonly<Record<string, string>>;
   /** Bytes of key, value and headers (what a batch size limit counts). */
   size: number;
@@ -35,9 +36,9 @@ export function prepareRecord(
   if (r === null || typeof r !== 'object') throw new TypeError(`${where}: not a record object`);
   const { key } = r;
   if (key !== null && typeof key !== 'string') throw new TypeError(`${where}: key must be a string or null`);
-  let value: Buffer | null;
+  let value: Buffer | string | null;
   if (r.value === null) value = null;
-  else if (typeof r.value === 'string') value = Buffer.from(r.value, 'utf8');
+  else if (typeof r.value === 'string') value = r.value;
   else if (r.value instanceof Uint8Array) value = Buffer.from(r.value);
   else throw new TypeError(`${where}: value must be a string, a Buffer or null (tombstone)`);
   if (key === null && (value === null || compacted)) {
@@ -45,7 +46,9 @@ export function prepareRecord(
       `${where}: ${value === null ? 'a tombstone' : 'a record of a compacted topic'} needs a key`,
     );
   }
-  let size = (key === null ? 0 : Buffer.byteLength(key)) + (value?.length ?? 0);
+  let size =
+    (key === null ? 0 : Buffer.byteLength(key)) +
+    (value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
   let headers = EMPTY;
   if (r.headers !== undefined) {
     if (r.headers === null || typeof r.headers !== 'object')
