@@ -1,6 +1,7 @@
 -- Which migrations ran, in which dialect, with which checksum. Created by the migrator before
--- anything else; kept here so `migrate --print` shows the whole schema.
-CREATE TABLE IF NOT EXISTS {db}.{t:schema_migrations} {on_cluster}
+-- anything else; kept here so `migrate --print` shows the whole schema. On a cluster it is
+-- replicated under its plain name (no Distributed table): every node sees what ran.
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations {on_cluster}
 (
     version    UInt32,
     name       String,

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerMigrateCommand } from '../clickhouse/command.js';
 import { registerConfigCommands } from '../config/command.js';
 import { registerParseCommand } from '../parse/command.js';
 import { registerShipCommand } from '../ship/command.js';
+import { registerStoreCommand } from '../store/command.js';
 import { version } from './version.js';
 
 // Each component registers its own commands (one line each).
@@ -19,5 +21,7 @@ const program = new Command('mizugiwa')
 registerConfigCommands(program);
 registerParseCommand(program);
 registerShipCommand(program);
+registerMigrateCommand(program);
+registerStoreCommand(program);
 
 await program.parseAsync(process.argv);
