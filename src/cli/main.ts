@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerMigrateCommand } from '../clickhouse/command.js';
 import { registerConfigCommands } from '../config/command.js';
 import { registerParseCommand } from '../parse/command.js';
+import { registerRespondCommand } from '../respond/command.js';
 import { registerShipCommand } from '../ship/command.js';
 import { registerStoreCommand } from '../store/command.js';
 import { version } from './version.js';
@@ -21,6 +22,7 @@ const program = new Command('mizugiwa')
 registerConfigCommands(program);
 registerParseCommand(program);
 registerShipCommand(program);
+registerRespondCommand(program);
 registerMigrateCommand(program);
 registerStoreCommand(program);
 

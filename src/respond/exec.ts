@@ -8,17 +8,8 @@ export interface ExecResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-}
-
-export class CommandError extends Error {
-  override name = 'CommandError';
-  constructor(
-    message: string,
-    readonly argv: readonly string[],
-    readonly result?: ExecResult,
-  ) {
-    super(message);
-  }
+  /** The command could not be started at all (not found, not executable). */
+  spawnError?: string;
 }
 
 const MAX_OUTPUT = 64 * 1024 * 1024;
@@ -27,10 +18,10 @@ export function execCommand(
   argv: readonly string[],
   opts: { input?: string; timeoutMs: number; env?: NodeJS.ProcessEnv },
 ): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const [cmd, ...args] = argv;
     if (!cmd) {
-      reject(new CommandError('empty command', argv));
+      resolve({ code: null, signal: null, stdout: '', stderr: '', spawnError: 'empty command' });
       return;
     }
     const child = spawn(cmd, args, {
@@ -48,13 +39,9 @@ export function execCommand(
     };
     child.stdout.on('data', collect(out));
     child.stderr.on('data', collect(err));
+    let spawnError: string | undefined;
     child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(
-        new CommandError(
-          e.code === 'ENOENT' ? `command not found: ${cmd}` : `cannot run ${cmd}: ${e.message}`,
-          argv,
-        ),
-      );
+      spawnError = e.code === 'ENOENT' ? `command not found: ${cmd}` : `cannot run ${cmd}: ${e.message}`;
     });
     child.on('close', (code, signal) => {
       resolve({
@@ -62,6 +49,7 @@ export function execCommand(
         signal,
         stdout: Buffer.concat(out).toString('latin1'),
         stderr: Buffer.concat(err).toString('utf8').trim(),
+        ...(spawnError ? { spawnError, code: null } : {}),
       });
     });
     // A command that exits without reading its stdin closes the pipe under us: not our error.
@@ -72,6 +60,7 @@ export function execCommand(
 
 /** One line for logs: the command and the tail of what it said. */
 export function describeFailure(argv: readonly string[], r: ExecResult): string {
+  if (r.spawnError) return `${argv.join(' ')}: ${r.spawnError}`;
   const how = r.signal ? `was killed by ${r.signal} (time limit?)` : `exited with ${r.code}`;
   const said = r.stderr ? `: ${r.stderr.split('\n').slice(-3).join(' | ').slice(0, 500)}` : '';
   return `${argv.join(' ')} ${how}${said}`;

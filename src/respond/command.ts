@@ -1,0 +1,93 @@
+import closeWithGrace from 'close-with-grace';
+import type { Command } from 'commander';
+import { createBus } from '../bus/create.js';
+import { action } from '../cli/exit.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { createLogger } from '../log/logger.js';
+import { serveMetrics } from '../metrics/registry.js';
+import { mapPathOf } from './agent.js';
+import { loadState } from './state.js';
+import { consumeDecisions, groupIdOf, responderFromConfig } from './start.js';
+
+interface RespondOptions {
+  config: string;
+  dryRun?: boolean;
+  once?: boolean;
+  list?: boolean;
+}
+
+export function registerRespondCommand(program: Command): void {
+  program
+    .command('respond')
+    .description(
+      "the agent on an MTA host: read the compacted decisions topic (bus.topics.decisions) from the beginning with this host's own consumer group, " +
+        'and keep the access map (respond.mta: a Postfix check_client_access table or the Sendmail access db) in step: ' +
+        'entries written atomically, refused by the safety rules when unsafe, removed on the agent clock when they expire ' +
+        '(even without Kafka). SIGTERM/SIGINT: write what is pending, exit.',
+    )
+    .requiredOption('-c, --config <file>', 'YAML configuration file (see `mizugiwa config defaults`)')
+    .option('--dry-run', 'only log what would be written (sets respond.dry_run)')
+    .option('--once', 'load the state file, drop what expired, rebuild the map once and exit (no bus)')
+    .option('--list', 'print the entries of the state file as JSON lines and exit')
+    .action(
+      action(async (opts: RespondOptions) => {
+        const cfg = loadConfig(opts.config);
+        if (opts.dryRun) cfg.respond.dry_run = true;
+        const log = createLogger({ level: cfg.log.level, pretty: cfg.log.pretty, component: 'respond' });
+        const responder = responderFromConfig(cfg, log);
+
+        if (opts.list) {
+          const state = await loadState(responder.statePath);
+          for (const p of state.problems) log.warn(p);
+          for (const e of state.entries) {
+            process.stdout.write(
+              `${JSON.stringify({ ...e, expires_at: new Date(e.expires_at).toISOString() })}\n`,
+            );
+          }
+          return;
+        }
+        if (opts.once) {
+          await responder.start();
+          const inForce = await responder.flush();
+          await responder.stop();
+          if (!inForce && !cfg.respond.dry_run)
+            throw new Error(`the map ${mapPathOf(cfg.respond)} was not rebuilt (see the log)`);
+          return;
+        }
+        if (cfg.bus.kind !== 'kafka') {
+          throw new ConfigError(
+            `${opts.config}: bus.kind: \`mizugiwa respond\` reads decisions from Kafka (bus.kind: kafka); ` +
+              'on one host without Kafka, `mizugiwa run` includes the responder',
+          );
+        }
+        const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : null;
+        // The map first: entries in force are kept (and expire) even while Kafka is unreachable.
+        await responder.start();
+        const bus = await createBus(cfg.bus);
+        const consumer = await consumeDecisions(bus, responder, cfg);
+        log.info(
+          {
+            host: cfg.host,
+            group: groupIdOf(cfg),
+            topic: cfg.bus.topics.decisions,
+            map: responder.map.describe,
+          },
+          'responding',
+        );
+        await new Promise<void>((resolve) => {
+          closeWithGrace(
+            { delay: cfg.respond.command_timeout_ms + 5_000, logger: false },
+            async ({ signal, err }) => {
+              if (err) log.error({ err }, 'stopping after an unexpected error');
+              else log.info({ signal }, 'stopping');
+              await consumer.close().catch((e: unknown) => log.warn({ err: e }, 'consumer close'));
+              await responder.stop();
+              await bus.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
+              metrics?.close();
+              resolve();
+            },
+          );
+        });
+      }),
+    );
+}
