@@ -136,13 +136,15 @@ apt_needs() {
       command -v mvn >/dev/null || echo maven ;;
     clickhouse) echo clickhouse-server ;;
     postfix) echo postfix swaks ;;
-    sendmail) echo m4 libwrap0 rsyslog swaks ;;
+    # the shared libraries of sendmail-bin (Debian 12), which is unpacked, not installed
+    sendmail) echo m4 rsyslog swaks libdb5.3 libldap-2.5-0 liblockfile1 libmilter1.0.1 libnsl2 libsasl2-2 libssl3 libwrap0 ;;
   esac
 }
 
 # ================================================================ Kafka
 KAFKA_DIR=$VAR/kafka
 KAFKA_LIBS=$CACHE/kafka-$KAFKA_VERSION/libs
+MVN_DEPENDENCY_PLUGIN=3.8.1
 kafka_pid() { pidof_file "$KAFKA_DIR/kafka.pid"; }
 kafka_probe() { node "$TPL/kafka/probe.mjs" "127.0.0.1:$KAFKA_PORT" 3000; }
 kafka_where() { echo "PLAINTEXT 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$KAFKA_CONTROLLER_PORT), Kafka $KAFKA_VERSION"; }
@@ -154,7 +156,7 @@ kafka_install() {
   local t; t=$(now)
   rm -rf "$KAFKA_LIBS.tmp"
   mvn -B -q -f "$TPL/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" \
+    "org.apache.maven.plugins:maven-dependency-plugin:$MVN_DEPENDENCY_PLUGIN:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS.tmp" \
     >"$KAFKA_DIR/maven.log" 2>&1 || { tail -n 30 "$KAFKA_DIR/maven.log" >&2; die "Maven could not resolve Kafka $KAFKA_VERSION"; }
   ls "$KAFKA_LIBS.tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "Maven resolved no kafka_2.13 jar (see $KAFKA_DIR/maven.log)"
   rm -rf "$KAFKA_LIBS"; mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"; touch "$KAFKA_LIBS/.complete"
@@ -294,7 +296,7 @@ SM_BIN=$SM_ROOT/usr/libexec/sendmail
 SM_LIB=$SM_ROOT/usr/lib/x86_64-linux-gnu
 SM_CF=$SM_DIR/etc/sendmail.cf
 SM_LOG=$SM_DIR/maillog
-SM_DEBS=(sendmail-bin sendmail-cf libmilter1.0.1 liblockfile1)
+SM_DEBS=(sendmail-bin sendmail-cf) # conflict with postfix as packages: unpacked with dpkg -x
 sendmail_pid() { pidof_file "$SM_DIR/run/sendmail.pid"; }
 rsyslog_pid() { pidof_file "$SM_DIR/run/rsyslogd.pid"; }
 sendmail_probe() { alive "$(rsyslog_pid)" && smtp_banner "$SENDMAIL_PORT"; }
@@ -307,7 +309,7 @@ sendmail_install() {
   if [ ! -x "$SM_BIN/sendmail" ]; then
     local debs=$CACHE/sendmail-debs
     mkdir -p "$debs"
-    if ! compgen -G "$debs/sendmail-bin_*.deb" >/dev/null || ! compgen -G "$debs/liblockfile1_*.deb" >/dev/null; then
+    if ! compgen -G "$debs/sendmail-bin_*.deb" >/dev/null || ! compgen -G "$debs/sendmail-cf_*.deb" >/dev/null; then
       note "downloading ${SM_DEBS[*]} (apt-get download) ..."
       apt_lists_present || apt_update_once
       (cd "$debs" && apt-get -q download "${SM_DEBS[@]}" >>"$APT_LOG" 2>&1) ||
@@ -317,6 +319,9 @@ sendmail_install() {
     rm -rf "$SM_ROOT"; mkdir -p "$SM_ROOT"
     local f; for f in "$debs"/*.deb; do dpkg -x "$f" "$SM_ROOT"; done
     [ -x "$SM_BIN/sendmail" ] || die "sendmail binary missing after unpacking $debs"
+    local missing
+    missing=$(LD_LIBRARY_PATH=$SM_LIB ldd "$SM_BIN/sendmail" "$SM_BIN/makemap" | awk '/not found/ { print $1 }' | sort -u | tr '\n' ' ')
+    [ -z "$missing" ] || { rm -rf "$SM_ROOT"; die "sendmail needs shared libraries that are not installed: $missing"; }
   fi
   # wrappers with the private libraries, namespace and config, for tests and the respond agent
   mkdir -p "$SM_DIR/bin"
@@ -442,8 +447,8 @@ cmd_up() {
   local s pkgs=() t0 t
   t0=$(now)
   # a second up with everything answering must stay fast: apt only for what is missing
-  for s in "$@"; do mapfile -t -O "${#pkgs[@]}" pkgs < <(apt_needs "$s"); done
-  ((${#pkgs[@]})) && apt_ensure $(printf '%s\n' "${pkgs[@]}" | sort -u)
+  for s in "$@"; do pkgs+=($(apt_needs "$s")); done
+  ((${#pkgs[@]} == 0)) || apt_ensure $(printf '%s\n' "${pkgs[@]}" | sort -u)
   local failed=0
   for s in "$@"; do
     t=$(now)
@@ -499,7 +504,9 @@ cmd_reset() {
   cmd_down "$@" >/dev/null
   for s in "$@"; do
     case $s in
-      sendmail) rm -rf "$SM_DIR"; [ "$SM_DIR" = "$VAR/sendmail" ] || rm -rf "$VAR/sendmail" ;;
+      sendmail)
+        rm -rf "$SM_DIR"
+        [ "$SM_DIR" = "$VAR/sendmail" ] || { rm -f "$VAR/sendmail"; rmdir "$(dirname "$SM_DIR")" 2>/dev/null || true; } ;;
       *) rm -rf "${VAR:?}/$s" ;;
     esac
     printf '%-11s reset (state removed)\n' "$s"
