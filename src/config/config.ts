@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { detectSchema } from '../detect/config.js';
 import { storeSchema } from '../store/config.js';
 import { respondSchema } from '../respond/config.js';
 import { shipSchema } from '../ship/config.js';
@@ -11,6 +12,7 @@ export const configSchema = z
     ship: shipSchema.prefault({}),
     store: storeSchema.prefault({}),
     respond: respondSchema.prefault({}),
+    detect: detectSchema.prefault({}),
   })
   .strict();
 

@@ -13,7 +13,12 @@ export interface Evidence {
   sample_event_ids: string[];
   /** Servers (hosts) that saw it. */
   hosts?: string[];
+  /** Start of the window (log time, ISO 8601); with window_s it says exactly what was counted. */
+  window_start?: string;
 }
+
+/** The detectors of src/detect/, as they appear in `detector` fields and metric labels. */
+export type DetectorName = 'dha_source' | 'dha_prefix' | 'dha_distributed' | 'bot_flow' | 'bounce_storm';
 
 export interface Decision {
   id: string;
@@ -31,6 +36,12 @@ export interface Decision {
   state: DecisionState;
   /** Who made or changed it: a detector name, or `operator:<name>`. */
   origin?: string;
+  /** Id of the detection that caused (or last extended) it. */
+  detection_id?: string;
+  /** Nth decision for this target within the repeat-offender memory (1 = first); sets its length. */
+  offense?: number;
+  /** Log time of the last change (an extension); absent when never changed. */
+  updated_at?: string;
 }
 
 export interface Detection {
@@ -46,4 +57,9 @@ export interface Detection {
   ts: string;
   /** Id of the decision it led to, if any. */
   decision_id?: string;
+  /**
+   * Why no decision followed when none did: `whitelisted`, `dry_run`, `cap_active`, `cap_rate`,
+   * `not_decided` (a detector that only reports, e.g. bounce_storm without decide_top_n).
+   */
+  no_decision?: string;
 }

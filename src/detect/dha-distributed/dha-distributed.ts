@@ -1,0 +1,236 @@
+import type { DetectConfig } from '../config.js';
+import type { Emitter } from '../emit.js';
+import { lateTotal, untrackedTotal } from '../metrics.js';
+import type { Signal } from '../signal.js';
+
+interface SourceTally {
+  unk: number;
+  /** Accepted messages of the source in its stage-1 window, as of its latest signal. */
+  acc: number;
+  firstMs: number;
+  lastMs: number;
+  ids: string[];
+  hosts: string[];
+}
+
+/** One recipient domain: its unknown-recipient counts per bucket, their baseline and the sources seen. */
+interface DomainState {
+  ring: Uint32Array;
+  epoch: number;
+  /** Exponentially weighted mean of unknown recipients per bucket, over buckets without a harvest. */
+  baseline: number;
+  /** Buckets folded into the baseline (its warm-up). */
+  learned: number;
+  harvesting: boolean;
+  sources: Map<string, SourceTally>;
+}
+
+/**
+ * dha_distributed, per recipient domain across the whole fleet (stage 2, keyed by domain): the
+ * unknown-recipient count of the window against the domain's own baseline. While a harvest is
+ * under way, every source with a few unknown recipients to the domain and no accepted mail takes
+ * part — even one or two probes each — and is decided with a lower confidence than dha_source.
+ */
+export class DhaDistributed {
+  private readonly domains = new Map<string, DomainState>();
+  private readonly buckets: number;
+  private readonly bucketMs: number;
+  private readonly windowMs: number;
+  private readonly alpha: number;
+  private readonly recent: number;
+
+  constructor(
+    private readonly cfg: DetectConfig['dha_distributed'],
+    private readonly emitter: Emitter,
+    private readonly maxDomains = 100_000,
+  ) {
+    this.bucketMs = cfg.bucket_s * 1000;
+    this.buckets = Math.max(1, Math.ceil(cfg.window_s / cfg.bucket_s));
+    this.windowMs = this.buckets * this.bucketMs;
+    this.alpha = 1 - 2 ** (-cfg.bucket_s / cfg.baseline_half_life_s);
+    this.recent = Math.min(this.buckets, Math.max(1, Math.ceil(cfg.rate_window_s / cfg.bucket_s)));
+  }
+
+  get size(): number {
+    return this.domains.size;
+  }
+
+  onSignal(s: Signal, domain: string): void {
+    if (!this.cfg.enabled || s.ip === undefined) return;
+    const bucket = Math.floor(s.ms / this.bucketMs);
+    let d = this.domains.get(domain);
+    if (d === undefined) {
+      if (this.domains.size >= this.maxDomains) {
+        untrackedTotal.inc({ table: 'domain' });
+        return;
+      }
+      d = {
+        ring: new Uint32Array(this.buckets),
+        epoch: bucket,
+        baseline: 0,
+        learned: 0,
+        harvesting: false,
+        sources: new Map(),
+      };
+      this.domains.set(domain, d);
+    }
+    if (bucket <= d.epoch - this.buckets) {
+      lateTotal.inc({ stage: 'domain' });
+      return;
+    }
+    this.advance(d, bucket, s.ms);
+    d.ring[bucket % this.buckets]!++;
+
+    let src = d.sources.get(s.ip);
+    if (src === undefined || s.ms - src.firstMs > this.windowMs) {
+      if (src === undefined && d.sources.size >= this.cfg.max_sources_per_domain) {
+        const oldest = d.sources.keys().next().value;
+        if (oldest !== undefined) d.sources.delete(oldest);
+      }
+      src = { unk: 0, acc: s.acc ?? 0, firstMs: s.ms, lastMs: s.ms, ids: [], hosts: [] };
+      d.sources.delete(s.ip);
+      d.sources.set(s.ip, src);
+    }
+    src.unk++;
+    src.acc = s.acc ?? src.acc;
+    if (s.ms > src.lastMs) src.lastMs = s.ms;
+    if (s.id !== undefined && src.ids.length < 5) src.ids.push(s.id);
+    if (!src.hosts.includes(s.h) && src.hosts.length < 16) src.hosts.push(s.h);
+
+    const total = this.total(d, this.recent);
+    const threshold = this.threshold(d);
+    if (!d.harvesting) {
+      if (total < threshold) return;
+      d.harvesting = true;
+      this.emitter.fire({
+        detector: 'dha_distributed',
+        subject: domain,
+        subjectKind: 'domain',
+        reason: `${total} unknown recipients at ${domain} within ${this.cfg.rate_window_s} s, baseline ${this.baselineWindow(d).toFixed(1)}: harvest under way`,
+        confidence: this.cfg.confidence,
+        evidence: {
+          counts: {
+            user_unknown: total,
+            user_unknown_window: this.total(d, this.buckets),
+            sources: d.sources.size,
+          },
+          window_s: this.cfg.rate_window_s,
+          threshold: { unknown: threshold, factor: this.cfg.factor, baseline: this.baselineWindow(d) },
+          sample_event_ids: src.ids.slice(0, 5),
+        },
+        atMs: s.ms,
+        windowMs: this.windowMs,
+      });
+      // Sources that probed before the harvest was recognized take part too.
+      for (const [ip, t] of d.sources) this.checkSource(domain, ip, t, s.ms);
+    } else if (total < threshold * 0.8) {
+      d.harvesting = false;
+    } else {
+      this.checkSource(domain, s.ip, src, s.ms);
+    }
+  }
+
+  private checkSource(domain: string, ip: string, t: SourceTally, atMs: number): void {
+    if (t.unk < this.cfg.source_min_unknown || t.acc > this.cfg.source_max_accepted) return;
+    if (atMs - t.lastMs > this.windowMs) return;
+    if (this.emitter.quiet('dha_distributed', ip, atMs)) return;
+    this.emitter.fire({
+      detector: 'dha_distributed',
+      subject: ip,
+      subjectKind: 'ip',
+      target: ip,
+      reply: this.cfg.reply,
+      reason: `${t.unk} unknown recipients at ${domain} and no accepted mail from ${ip} during a harvest of ${domain}`,
+      confidence: this.cfg.confidence,
+      evidence: {
+        counts: { user_unknown: t.unk, accepted_messages: t.acc },
+        window_s: this.cfg.window_s,
+        threshold: {
+          source_min_unknown: this.cfg.source_min_unknown,
+          source_max_accepted: this.cfg.source_max_accepted,
+        },
+        sample_event_ids: t.ids.slice(0, 5),
+        hosts: t.hosts.slice(),
+      },
+      // The decision is made now (log time of the signal that made it possible), not when the
+      // source last probed: created_at must never precede what justified it.
+      atMs: Math.max(atMs, t.lastMs),
+      windowMs: this.windowMs,
+    });
+  }
+
+  /** Moves the domain's ring to `bucket`, folding completed buckets into the baseline. */
+  private advance(d: DomainState, bucket: number, ms: number): void {
+    if (bucket <= d.epoch) return;
+    const steps = bucket - d.epoch;
+    for (let i = 1; i <= steps; i++) {
+      const b = d.epoch + i;
+      // The bucket leaving the ring is the oldest; a bucket is "completed" once we move past it.
+      const done = d.ring[(b - 1) % this.buckets]!;
+      if (!d.harvesting || !this.warm(d)) {
+        // Clipped once warm: a harvest ramping up slowly must not raise its own bar.
+        const perBucket = this.perBucket(d);
+        const x = this.warm(d) ? Math.min(done, Math.max(1, perBucket) * this.cfg.factor) : done;
+        d.baseline += this.alpha * (x - d.baseline);
+        d.learned++;
+      }
+      if (i >= this.buckets) {
+        // A long gap: the rest of it is empty buckets; decay the baseline in one step.
+        const rest = steps - i;
+        if ((!d.harvesting || !this.warm(d)) && rest > 0) {
+          d.baseline *= (1 - this.alpha) ** rest;
+          d.learned += rest;
+        }
+        d.ring.fill(0);
+        break;
+      }
+      d.ring[b % this.buckets] = 0;
+    }
+    d.epoch = bucket;
+    // Sources whose window has passed leave the domain (Map order is insertion order: oldest first).
+    for (const [ip, t] of d.sources) {
+      if (ms - t.lastMs <= this.windowMs) break;
+      d.sources.delete(ip);
+    }
+  }
+
+  /** Unknown recipients in the n newest buckets. */
+  private total(d: DomainState, n: number): number {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += d.ring[(d.epoch - i + this.buckets * 1024) % this.buckets]!;
+    return sum;
+  }
+
+  /** Bias-corrected EWMA of unknown recipients per bucket. */
+  private perBucket(d: DomainState): number {
+    const weight = 1 - (1 - this.alpha) ** d.learned;
+    return weight > 0 ? d.baseline / weight : 0;
+  }
+
+  /**
+   * The baseline for what the rate window holds (only the buckets seen so far while the domain's
+   * history is shorter than it).
+   */
+  private baselineWindow(d: DomainState): number {
+    return this.perBucket(d) * Math.min(this.recent, d.learned + 1);
+  }
+
+  private warm(d: DomainState): boolean {
+    return d.learned * this.cfg.bucket_s >= this.cfg.warmup_s;
+  }
+
+  private threshold(d: DomainState): number {
+    const floor = this.warm(d)
+      ? this.cfg.min_unknown
+      : Math.max(this.cfg.min_unknown, this.cfg.cold_min_unknown);
+    return Math.max(floor, this.cfg.factor * this.baselineWindow(d));
+  }
+
+  /** Forgets domains idle for longer than a window (their baseline goes with them). */
+  sweep(watermarkMs: number): void {
+    const b = Math.floor(watermarkMs / this.bucketMs);
+    for (const [name, d] of this.domains) {
+      if (b - d.epoch > this.buckets * 24) this.domains.delete(name);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+import type { Decision } from '../decision/decision.js';
+import type { MailEvent } from '../event/mail-event.js';
+import { type Logger, logger } from '../log/logger.js';
+import type { DetectConfig } from './config.js';
+import { type DetectSink, Emitter } from './emit.js';
+import { FleetStage } from './fleet-stage.js';
+import { eventsTotal, lateTotal, stateKeys } from './metrics.js';
+import { DecisionPolicy } from './policy/policy.js';
+import type { Signal } from './signal.js';
+import { SourceStage } from './source-stage.js';
+import { EventClock } from './window/event-time.js';
+
+export type { DetectSink } from './emit.js';
+
+export type Stages = 'both' | 'source' | 'fleet';
+
+export interface EngineOptions {
+  /** both (default): one process does everything (replay, `run`); source / fleet: the two service stages. */
+  stages?: Stages;
+  log?: Logger;
+}
+
+/**
+ * The detector, independent of any transport: events in (`onEvent`), detections and decisions
+ * out (the sink). Time is event time; nothing here reads the wall clock unless the caller passes
+ * one (the service does, to clamp clocks that run ahead).
+ *
+ * With stages `both`, stage-1 signals go straight to stage 2 in-process. With `source`, they go
+ * to `sink.signal` (the service publishes them to the internal topic, keyed by domain/prefix),
+ * and a `fleet` engine elsewhere takes them in through `onSignal`.
+ */
+export class DetectEngine {
+  readonly policy: DecisionPolicy;
+  readonly emitter: Emitter;
+  readonly source?: SourceStage;
+  readonly fleet?: FleetStage;
+  private readonly clock: EventClock;
+  private readonly fleetClock: EventClock;
+  private readonly latenessMs: number;
+  /** Events without a usable time, and events behind the watermark. */
+  noTime = 0;
+  late = 0;
+  events = 0;
+  signals = 0;
+
+  constructor(
+    readonly cfg: DetectConfig,
+    sink: DetectSink,
+    opts: EngineOptions = {},
+  ) {
+    const log = opts.log ?? logger('detect');
+    const stages = opts.stages ?? 'both';
+    this.policy = new DecisionPolicy(cfg.policy, log);
+    this.emitter = new Emitter(this.policy, sink, cfg.policy.extend_min_s * 1000, log);
+    this.latenessMs = cfg.window.allowed_lateness_s * 1000;
+    this.clock = new EventClock(this.latenessMs, cfg.window.host_skew_s, cfg.window.max_future_s * 1000);
+    this.fleetClock = new EventClock(this.latenessMs);
+    if (stages !== 'source') this.fleet = new FleetStage(cfg, this.emitter);
+    if (stages !== 'fleet') {
+      const toFleet =
+        stages === 'both'
+          ? (s: Signal) => this.onSignal(s)
+          : (s: Signal) => {
+              if (!this.emitter.muted) sink.signal?.(s);
+            };
+      this.source = new SourceStage(cfg, this.emitter, toFleet);
+    }
+  }
+
+  /** While muted (state rebuild after a restart), state is updated but nothing is emitted. */
+  set muted(v: boolean) {
+    this.emitter.muted = v;
+  }
+
+  get muted(): boolean {
+    return this.emitter.muted;
+  }
+
+  /** Takes one event; returns false when it was not counted (no usable time, or behind the watermark). */
+  onEvent(ev: MailEvent, wallMs?: number): boolean {
+    const src = this.source;
+    if (src === undefined) return false;
+    const ms = this.clock.eventMs(ev.ts, ev.host, wallMs);
+    if (!Number.isFinite(ms)) {
+      this.noTime++;
+      return false;
+    }
+    if (ms < this.clock.watermark) {
+      this.late++;
+      lateTotal.inc({ stage: 'watermark' });
+      return false;
+    }
+    const wm = this.clock.observe(ms);
+    this.events++;
+    src.onEvent(ev, ms, wm);
+    this.emitter.sweep(wm);
+    return true;
+  }
+
+  /** Stage-2 input: a signal from stage 1 (in-process, or read from the internal topic). */
+  onSignal(s: Signal): boolean {
+    const fleet = this.fleet;
+    if (fleet === undefined) return false;
+    if (s.ms < this.fleetClock.watermark) {
+      this.late++;
+      lateTotal.inc({ stage: 'signal_watermark' });
+      return false;
+    }
+    const wm = this.fleetClock.observe(s.ms);
+    this.signals++;
+    fleet.onSignal(s, wm);
+    this.emitter.sweep(wm);
+    return true;
+  }
+
+  /** A decision read back from the decisions topic (see DecisionPolicy.observe). */
+  observeDecision(d: Decision): void {
+    this.policy.observe(d);
+  }
+
+  /** Newest event time seen by either stage (ms; -Infinity before any). */
+  get newestMs(): number {
+    return Math.max(this.clock.newest, this.fleetClock.newest);
+  }
+
+  /** Publishes counters that are cheaper to set in batches than per event. */
+  flushMetrics(): void {
+    eventsTotal.inc({ stage: 'source' }, this.events);
+    eventsTotal.inc({ stage: 'fleet' }, this.signals);
+    this.events = 0;
+    this.signals = 0;
+    stateKeys.set({ table: 'source' }, this.source?.table.size ?? 0);
+    stateKeys.set({ table: 'prefix' }, this.fleet?.prefix.table.size ?? 0);
+    stateKeys.set({ table: 'domain' }, this.fleet?.distributed.size ?? 0);
+    stateKeys.set({ table: 'decisions' }, this.policy.activeCount);
+  }
+}
