@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import type { ClickHouseConfig } from '../config/config.js';
 
@@ -38,6 +38,10 @@ export async function openClickHouse(cfg: ClickHouseConfig): Promise<ClickHouse>
       username: cfg.username,
       password: cfg.password,
       request_timeout: cfg.request_timeout_ms,
+      // Failures reach the caller as exceptions and are logged there with context (the store
+      // logs a retried insert once, not every attempt); the client's own error log would repeat
+      // each one on stderr.
+      log: { level: ClickHouseLogLevel.OFF },
     };
     client = createClient(common);
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${cfg.database}` });
