@@ -4,11 +4,17 @@
 // large batches (the ceiling of the client) and the in-process memory bus.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/bus/throughput.js [--records 200000] [--runs 3]
-//     [--senders 8] [--per-send 500] [--linger 5] [--compression none|gzip] [--only kafka|raw|memory]
+//     [--senders 8] [--per-send 500] [--linger 5] [--compression none|gzip] [--only kafka|raw|platformatic|memory]
 // Brokers: var/services/services.json (scripts/services.sh up kafka).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import {
+  compatibilityPartitioner,
+  ProduceAcks,
+  Producer as PlatformaticProducer,
+  stringSerializers,
+} from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
@@ -153,6 +159,25 @@ async function rawKafkajs(brokers: string[], topic: string, records: BusRecord[]
   return rate;
 }
 
+/** Peer: @platformatic/kafka, idempotent, acks=all, Java-compatible partitioner, 2000 records per request. */
+async function rawPlatformatic(brokers: string[], topic: string, records: BusRecord[]): Promise<Rate> {
+  const producer = new PlatformaticProducer({
+    clientId: 'bench-platformatic',
+    bootstrapBrokers: brokers,
+    serializers: stringSerializers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    partitioner: compatibilityPartitioner,
+  });
+  const messages = records.map((r) => ({ topic, key: r.key ?? undefined, value: r.value as string }));
+  const done = measure();
+  for (let i = 0; i < messages.length; i += 2000)
+    await producer.send({ messages: messages.slice(i, i + 2000) });
+  const rate = done(records.length);
+  await producer.close();
+  return rate;
+}
+
 async function main(): Promise<void> {
   const records = makeRecords(N);
   const avg = records.reduce((a, r) => a + Buffer.byteLength(r.value as string), 0) / records.length;
@@ -200,6 +225,18 @@ async function main(): Promise<void> {
       add(
         'raw kafkajs send, 2000 per request (acks=all, idempotent)',
         await rawKafkajs(brokers, topic, records),
+      );
+    }
+    if ((!only || only === 'platformatic') && brokers.length > 0) {
+      const cfg = configSchema.parse({ bus: { kind: 'kafka', kafka: { brokers } } }).bus;
+      const admin = new KafkaBus(cfg);
+      await admin.connect();
+      const topic = `bench-platformatic-${stamp}`;
+      await admin.ensureTopics([{ topic, partitions: 4 }]);
+      await admin.close();
+      add(
+        'peer: @platformatic/kafka send, 2000 per request (acks=all, idempotent)',
+        await rawPlatformatic(brokers, topic, records),
       );
     }
     if (!only || only === 'memory') {
