@@ -460,7 +460,7 @@ export class Responder {
           'entry dropped',
         );
       }
-      await this.refreshHandManaged();
+      this.handManaged = r.handManaged;
     } catch (err) {
       end();
       this.metrics.rebuilds.inc({ mta: this.mta, result: 'failed' });

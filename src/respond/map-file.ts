@@ -18,6 +18,8 @@ export interface InstallResult {
   written: number;
   /** Entries left out because the administrator now manages an overlapping key by hand. */
   skipped: Entry[];
+  /** Address keys of the administrator's lines, as read for this rebuild. */
+  handManaged: Target[];
   duration_ms: number;
 }
 
@@ -216,7 +218,7 @@ export class MapFile implements AccessMap {
       throw new MapError(`cannot rename the new map into ${this.path}: ${(err as Error).message}`, 'rename');
     }
     if (this.format.afterInstall) await this.format.afterInstall();
-    return { written: kept.length, skipped };
+    return { written: kept.length, skipped, handManaged: hand };
   }
 
   private async identity(): Promise<Identity | null> {

@@ -9,6 +9,7 @@ import { respondSchema } from '../../src/respond/config.js';
 import type { Entry } from '../../src/respond/entry.js';
 import { type AccessMap, type InstallResult, MapError } from '../../src/respond/map-file.js';
 import { postfixKey } from '../../src/respond/postfix/access-map.js';
+import { parseTargets } from '../../src/respond/safety.js';
 import type { Target } from '../../src/respond/target.js';
 
 // The responder against a recording map (no MTA): coalescing, expiry on its own clock, restart
@@ -19,6 +20,8 @@ class FakeMap implements AccessMap {
   installs: string[][] = [];
   fail = false;
   hand: Target[] = [];
+  /** Targets the "administrator" has meanwhile taken over (install skips them). */
+  skip: string[] = [];
   delayMs = 0;
   cannotHold(t: Target) {
     const k = postfixKey(t, 'hash');
@@ -37,8 +40,10 @@ class FakeMap implements AccessMap {
     try {
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
       if (this.fail) throw new MapError('postmap exited with 1: fatal: disk full', 'build');
-      this.installs.push(entries.map((e) => e.target).sort());
-      return { written: entries.length, skipped: [], duration_ms: 1 };
+      const skipped = entries.filter((e) => this.skip.includes(e.target));
+      const kept = entries.filter((e) => !this.skip.includes(e.target));
+      this.installs.push(kept.map((e) => e.target).sort());
+      return { written: kept.length, skipped, handManaged: this.hand, duration_ms: 1 };
     } finally {
       this.attempts++;
     }
@@ -227,6 +232,23 @@ describe('Responder', () => {
     const good = r.apply(decision('192.0.2.8', 60_000));
     await vi.advanceTimersByTimeAsync(60);
     expect((await good).in_force).toBe(true);
+    await r.stop();
+  });
+
+  it("the administrator's lines win: overlapping decisions are refused, taken-over entries dropped", async () => {
+    map.hand = parseTargets(['192.0.2.0/24'], 'hand');
+    const r = responder();
+    await r.start();
+    expect((await r.apply(decision('192.0.2.7', 60_000))).rule).toBe('hand_managed');
+    void r.apply(decision('198.51.100.7', 60_000));
+    void r.apply(decision('198.51.100.8', 60_000));
+    await r.flush();
+    map.skip = ['198.51.100.8'];
+    void r.apply(decision('198.51.100.9', 60_000));
+    await r.flush();
+    expect(map.last).toEqual(['198.51.100.7', '198.51.100.9']);
+    expect(r.list().map((e) => e.target)).toEqual(['198.51.100.7', '198.51.100.9']);
+    expect(await metric('mizugiwa_respond_refusals_total', { rule: 'hand_managed' })).toBe(2);
     await r.stop();
   });
 
