@@ -6,8 +6,16 @@ import { eximReason, isUserUnknownText } from './reason.js';
 /** 1TrBfO-0003Wx-Ni (before 4.97) and 1tBiUi-000000005KZ-1Hx7 (4.97+). */
 const MSGID = /^[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{2}|[0-9A-Za-z]{11}-[0-9A-Za-z]{4})$/;
 
+const STAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3,6})?(?: [+-]\d{4})? (?:\[(\d{1,10})\] )?/;
+
 export function parseExim(ev: MailEvent, msg: string): undefined {
   ev.mta = 'exim';
+  // exim writing to syslog may keep its own timestamp and pid
+  const stamp = STAMP.exec(msg);
+  if (stamp) {
+    if (stamp[1] !== undefined && ev.pid === undefined) ev.pid = +stamp[1];
+    msg = msg.slice(stamp[0].length);
+  }
   let rest = msg;
   const sp = msg.indexOf(' ');
   if (sp === 16 || sp === 23) {
@@ -152,6 +160,11 @@ function fields(s: string, p: number, fn: (key: string, vStart: number, vEnd: nu
     }
     ve = s.indexOf(' ', vs);
     if (ve === -1) ve = s.length;
+    if (s.charCodeAt(ve - 1) === 58) {
+      // `T=transport: text` ends the fields
+      fn(key, vs, ve - 1);
+      return ve - 1;
+    }
     fn(key, vs, ve);
     p = ve;
   }
@@ -258,11 +271,17 @@ function delivery(ev: MailEvent, rest: string, status: string): undefined {
   let text = confirmation;
   if (p < rest.length) {
     let t = rest.slice(p).replace(/^[ :]+/, '');
-    if (t.startsWith('defer (')) {
-      const c = t.indexOf('): ');
-      t = c === -1 ? t : t.slice(c + 3);
-      // `defer (-44) H=mx [ip]: text`
-    } else if (t.startsWith('defer ')) t = t.slice(6);
+    const d = /^(?:routing )?defer \(-?\d{1,6}\)(?::? )/.exec(t);
+    if (d) {
+      t = t.slice(d[0].length);
+      if (t.startsWith('H=')) {
+        // `defer (-44) H=mx [ip]: text`
+        const q = fields(t, 0, (k, vs, ve) => {
+          if (k === 'H') ev.relay = t.slice(vs, ve);
+        });
+        t = t.slice(q).replace(/^[ :]+/, '');
+      }
+    }
     if (t.length > 0) text = t;
   }
   if (text !== undefined) {
@@ -346,7 +365,12 @@ function hostPrefixed(ev: MailEvent, rest: string): undefined {
 function smtp(ev: MailEvent, rest: string): undefined {
   if (rest.startsWith('SMTP connection from ')) {
     const end = hostSpec(ev, rest, 21);
-    const t = rest.slice(end).trimStart();
+    let t = rest.slice(end).trimStart();
+    if (t.startsWith('I=[')) {
+      const sp = t.indexOf(' ');
+      // keep `I=...` only when nothing follows it
+      if (sp !== -1 && !t.startsWith('(', sp + 1)) t = t.slice(sp + 1);
+    }
     ev.text = t;
     if (t.startsWith('(TCP/IP connection count') || t.startsWith('I=') || t.length === 0) {
       ev.kind = 'connect';
@@ -354,6 +378,7 @@ function smtp(ev: MailEvent, rest: string): undefined {
         const c = t.indexOf(' (');
         ev.text = c === -1 ? t : t.slice(c + 1);
       }
+      if (ev.text === '') ev.text = undefined;
     } else if (t.startsWith('closed by QUIT') || t.startsWith('closed by DROP')) ev.kind = 'disconnect';
     else if (t.startsWith('lost') || t.indexOf(' lost') !== -1 || t.startsWith('closed'))
       ev.kind = 'lost_connection';

@@ -64,7 +64,8 @@ export function setNamAddr(ev: MailEvent, s: string, start: number, end: number)
 export function setSendmailRelay(ev: MailEvent, v: string): void {
   const open = v.indexOf('[');
   if (open === -1) {
-    if (v.length > 0 && v !== 'unknown') ev.client_host = v;
+    // `user@localhost` is a local submission (sm-msp-queue), not a client host
+    if (v.length > 0 && v !== 'unknown' && v.indexOf('@') === -1) ev.client_host = v;
     return;
   }
   const close = v.indexOf(']', open);

@@ -84,7 +84,8 @@ export function parsePostfix(ev: MailEvent, msg: string): undefined {
       if (rest.startsWith('timeout after ')) return afterCommand(ev, rest, 14, 'timeout');
       if (rest.startsWith('too many errors after ')) return afterCommand(ev, rest, 22, 'protocol_error');
       if (rest.startsWith('table ') && rest.endsWith('has changed -- restarting')) return daemon(ev, rest);
-      if (rest.startsWith('terminating on signal')) return daemon(ev, rest);
+      if (rest.startsWith('terminating on signal') || rest.startsWith('the Postfix mail system'))
+        return daemon(ev, rest);
       return;
     case 99: // c
       if (rest.startsWith('connect from ')) return connect(ev, rest, 13);
@@ -174,6 +175,7 @@ export function parsePostfix(ev: MailEvent, msg: string): undefined {
       return;
     case 68: // D
       if (rest.startsWith('DISCONNECT ')) return psVerdict(ev, rest, 'disconnect');
+      if (rest.startsWith('DENYLISTED ')) return psVerdict(ev, rest, 'postscreen');
       if (rest.startsWith('DNSBL rank ')) return psVerdict(ev, rest, 'postscreen');
       return;
     case 80: // P
@@ -357,15 +359,25 @@ function parseTail(ev: MailEvent, s: string, start: number, end: number): undefi
 function reject(ev: MailEvent, rest: string, at: number, filterAction: string | undefined): undefined {
   if (rest.startsWith('header ', at) || rest.startsWith('body ', at))
     return contentRule(ev, rest, at, 'reject');
-  const f = rest.indexOf(' from ', at);
-  if (f === -1) return;
-  const colon = rest.indexOf(': ', f + 6);
-  if (colon === -1) return;
-  setNamAddr(ev, rest, f + 6, colon);
+  let f = rest.indexOf(' from ', at);
+  let colon: number;
+  if (f === -1 || f > rest.indexOf(': ', at)) {
+    // `proxy-reject: END-OF-MESSAGE: 554 5.7.0 text; from=<s> ...` names no client
+    colon = rest.indexOf(': ', at);
+    if (colon === -1) return;
+    f = colon;
+  } else {
+    colon = rest.indexOf(': ', f + 6);
+    if (colon === -1) return;
+    setNamAddr(ev, rest, f + 6, colon);
+  }
+  const t = tailStart(rest, colon);
+  // smtpd always ends a reject with `; ... proto=...`: without it the line was cut, and a cut reply
+  // text would give a wrong reason. postscreen (`[ip]:port`) has no tail on CONNECT rejects.
+  if (t === -1 && rest.charCodeAt(f + 6) !== 91) return;
   ev.kind = 'reject';
   ev.command = rest.slice(at, f);
   if (filterAction !== undefined) ev.filter_action = filterAction;
-  const t = tailStart(rest, colon);
   let text = t === -1 ? rest.slice(colon + 2) : rest.slice(colon + 2, t);
   const used = setReply(ev, text);
   if (used === 0) {
@@ -400,7 +412,9 @@ function action(ev: MailEvent, rest: string, at: number, name: string): undefine
   ev.filter_action = name;
   ev.command = rest.slice(at, f);
   const t = tailStart(rest, colon);
-  ev.text = t === -1 ? rest.slice(colon + 2) : rest.slice(colon + 2, t);
+  const text = t === -1 ? rest.slice(colon + 2) : rest.slice(colon + 2, t);
+  const used = setReply(ev, text);
+  ev.text = used === 0 ? text : text.slice(used + 1);
   if (t !== -1) parseTail(ev, rest, t + 2, rest.length);
 }
 
@@ -421,7 +435,8 @@ function contentRule(ev: MailEvent, rest: string, at: number, name: string): und
     ev.dsn = m[1];
     text = text.slice(m[0].length);
   }
-  ev.text = text;
+  if (text.length > 0) ev.text = text;
+  else ev.text = undefined;
   if (name === 'reject' || name === 'milter-reject') {
     ev.kind = 'reject';
     ev.reason = 'policy';
@@ -519,7 +534,8 @@ function delivery(ev: MailEvent, rest: string): undefined {
     }
     p = e + 2;
   }
-  if (!sawStatus && ev.recipient === undefined) return;
+  // status= is always last: a line without it was cut
+  if (!sawStatus || ev.recipient === undefined) return;
   ev.kind = 'delivery';
   const text = ev.text;
   if (text !== undefined) {
@@ -547,16 +563,23 @@ function notification(ev: MailEvent, rest: string): undefined {
 /** anvil `statistics: max connection rate 1/60s for (smtp:1.2.3.4) at Nov 27 10:00:00` */
 function anvil(ev: MailEvent, rest: string): undefined {
   ev.kind = 'stats';
-  const m = /^statistics: (max [a-z ]+?) (\d+)(?:\/\d+s)? (?:for \(([^:)]*):(.{1,64}?)\) )?at /.exec(rest);
+  const m = /^statistics: (max [a-z ]+?) (\d+)(?:\/\d+s)? (?:for \((.{1,300}?)\) )?at /.exec(rest);
   if (!m) {
     ev.text = rest.slice(12);
     return;
   }
   ev.text = m[1];
   ev.count = +m[2]!;
-  if (m[4] !== undefined) {
-    const ip = normalizeIp(m[4]);
-    if (ip !== undefined) ev.client_ip = ip;
+  // `(service:address)`; the service may hold colons itself (`127.0.0.1:2525:192.0.2.1`)
+  const key = m[3];
+  if (key !== undefined) {
+    for (let i = key.indexOf(':'); i !== -1; i = key.indexOf(':', i + 1)) {
+      const ip = normalizeIp(key.slice(i + 1));
+      if (ip !== undefined) {
+        ev.client_ip = ip;
+        break;
+      }
+    }
   }
 }
 

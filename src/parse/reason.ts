@@ -41,7 +41,7 @@ export function postfixReason(text: string, code: number | undefined): RejectRea
     text.indexOf('Message size exceeds') !== -1 ||
     text.indexOf('Message content rejected') !== -1 ||
     text.indexOf('message content rejected') !== -1 ||
-    text.indexOf('Improper use of SMTP command pipelining') !== -1 ||
+    text.indexOf('mproper use of SMTP command pipelining') !== -1 ||
     text.indexOf('Policy') !== -1 ||
     text.indexOf('policy') !== -1
   )

@@ -80,7 +80,11 @@ export function parseSendmail(ev: MailEvent, msg: string): undefined {
     rest.startsWith('accepting connections again') ||
     rest.startsWith('restarting ') ||
     rest.startsWith('stopping daemon') ||
-    rest.startsWith('daemon ')
+    rest.startsWith('daemon ') ||
+    rest.startsWith('alias database ') ||
+    rest.startsWith('My unqualified host name') ||
+    rest.startsWith('unable to qualify my own domain name') ||
+    / aliases, longest \d+ bytes, /.test(rest)
   )
     return daemon(ev, rest);
   if (rest === 'discarded') {
@@ -115,8 +119,10 @@ function eachPair(rest: string, fn: (key: string, value: string, end: number) =>
       e = key === 'reply' ? rest.indexOf(', ', eq) : -1;
       if (e === -1) e = rest.length;
     } else if (rest.charCodeAt(eq + 1) === 60) {
-      e = rest.indexOf('>, ', eq + 1);
-      e = e === -1 ? rest.length : e + 1;
+      // `<a>`, `<a>,<b>` or `<a> (uid/gid)`: the value ends at the first `, ` after a `>`
+      const gt = rest.indexOf('>', eq + 1);
+      e = gt === -1 ? -1 : rest.indexOf(', ', gt);
+      if (e === -1) e = rest.length;
     } else {
       e = rest.indexOf(', ', eq + 1);
       if (e === -1) e = rest.length;
@@ -128,6 +134,8 @@ function eachPair(rest: string, fn: (key: string, value: string, end: number) =>
 
 /** `from=<s>, size=N, class=0, nrcpts=N, msgid=<m>, bodytype=8BITMIME, proto=ESMTP, daemon=MTA, relay=host [ip]` */
 function from(ev: MailEvent, rest: string): undefined {
+  // relay= is always last: a line without it was cut
+  if (rest.indexOf(', relay=') === -1) return;
   ev.kind = 'queued';
   eachPair(rest, (k, v) => {
     switch (k) {
@@ -186,7 +194,11 @@ function delivery(ev: MailEvent, rest: string): undefined {
     }
     return true;
   });
-  if (stat === undefined) return;
+  if (stat === undefined) {
+    // stat= is always last: a line without it was cut
+    ev.kind = 'unknown';
+    return;
+  }
   const paren = stat.indexOf(' (');
   const word = paren === -1 ? stat : stat.slice(0, paren);
   const dsn = ev.dsn;
@@ -254,7 +266,8 @@ function ruleset(ev: MailEvent, rest: string): undefined {
       const ip = normalizeIp(arg2);
       if (ip !== undefined) ev.client_ip = ip;
     }
-    if (ev.client_host === undefined && arg1 !== undefined && arg1 !== 'unknown') ev.client_host = arg1;
+    if (ev.client_host === undefined && arg1 !== undefined && arg1 !== 'unknown' && !arg1.startsWith('['))
+      ev.client_host = arg1;
   }
   if (rejectText !== undefined) {
     ev.kind = 'reject';
@@ -313,7 +326,7 @@ function notice(ev: MailEvent, rest: string, newQid: string | undefined): undefi
   if (newQid !== undefined) ev.bounce_queue_id = newQid;
   const text = rest.slice(c + 2);
   ev.text = text;
-  ev.status = rest.startsWith('DSN') ? 'dsn' : rest.slice(0, c).replace(' ', '-');
+  ev.status = rest.startsWith('DSN') ? 'dsn' : rest.slice(0, c).replaceAll(' ', '-');
   if (isUserUnknownText(text)) ev.reason = 'user_unknown';
 }
 
@@ -390,9 +403,9 @@ function milter(ev: MailEvent, rest: string): undefined {
     ev.reason = 'policy';
     ev.filter_action = 'milter-reject';
     ev.text = used === 0 ? text : text.slice(used + 1);
-    const to = /(?:^|, )to=(<[^>]{0,1024}>|[^,\s]{1,1024})/.exec(rest);
+    const to = /(?:^|[ ,])to=(<[^>]{0,1024}>|[^,\s]{1,1024})/.exec(rest);
     if (to) ev.recipient = unbracket(to[1]!);
-    const fr = /(?:^|, )from=(<[^>]{0,1024}>|[^,\s]{1,1024})/.exec(rest);
+    const fr = /(?:^|[ ,])from=(<[^>]{0,1024}>|[^,\s]{1,1024})/.exec(rest);
     if (fr) ev.sender = unbracket(fr[1]!);
     const a = /action=(\w{1,20})/.exec(rest) ?? /^Milter: (\w{1,20}),/.exec(rest);
     const stage = a?.[1]?.toLowerCase();
@@ -421,6 +434,16 @@ function collect(ev: MailEvent, rest: string): undefined {
   ev.kind = 'lost_connection';
   ev.command = 'DATA';
   ev.text = rest.slice(9);
+  if (rest.startsWith('relay=', 9)) {
+    // 8.17: `collect: relay=[ip], from=<s>, info=unexpected close`
+    eachPair(rest.slice(9), (k, v) => {
+      if (k === 'relay') setSendmailRelay(ev, v);
+      else if (k === 'from') ev.sender = unbracket(v);
+      else if (k === 'info') ev.text = v;
+      return true;
+    });
+    return;
+  }
   const f = rest.indexOf(' on connection from ');
   if (f !== -1) {
     let e = rest.indexOf(', ', f + 20);
@@ -501,5 +524,7 @@ function hostPrefixed(ev: MailEvent, rest: string): undefined {
     ev.kind = 'protocol_error';
     return;
   }
-  ev.text = undefined;
+  // other per-client notes (`[ip]: ETRN example.org`, ...)
+  setSendmailRelay(ev, host);
+  ev.kind = 'warning';
 }
