@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerMigrateCommand } from '../clickhouse/command.js';
 import { registerConfigCommands } from '../config/command.js';
+import { registerDetectCommands } from '../detect/command.js';
 import { registerParseCommand } from '../parse/command.js';
 import { registerRespondCommand } from '../respond/command.js';
 import { registerShipCommand } from '../ship/command.js';
@@ -20,6 +21,7 @@ const program = new Command('mizugiwa')
   .configureHelp({ sortSubcommands: true });
 
 registerConfigCommands(program);
+registerDetectCommands(program);
 registerParseCommand(program);
 registerShipCommand(program);
 registerRespondCommand(program);

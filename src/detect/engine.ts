@@ -4,7 +4,7 @@ import { type Logger, logger } from '../log/logger.js';
 import type { DetectConfig } from './config.js';
 import { type DetectSink, Emitter } from './emit.js';
 import { FleetStage } from './fleet-stage.js';
-import { eventsTotal, lateTotal, stateKeys } from './metrics.js';
+import { droppedTotal, eventsTotal, lateTotal, stateKeys } from './metrics.js';
 import { DecisionPolicy } from './policy/policy.js';
 import type { Signal } from './signal.js';
 import { SourceStage } from './source-stage.js';
@@ -12,10 +12,14 @@ import { EventClock } from './window/event-time.js';
 
 export type { DetectSink } from './emit.js';
 
-export type Stages = 'both' | 'source' | 'fleet';
+/**
+ * both: the stages talk in-process (replay, `run`); split: both run here but signals leave through
+ * `sink.signal` and come back through `onSignal` (the service, via the re-keyed topic); source /
+ * fleet: one stage only.
+ */
+export type Stages = 'both' | 'split' | 'source' | 'fleet';
 
 export interface EngineOptions {
-  /** both (default): one process does everything (replay, `run`); source / fleet: the two service stages. */
   stages?: Stages;
   log?: Logger;
 }
@@ -37,9 +41,12 @@ export class DetectEngine {
   private readonly clock: EventClock;
   private readonly fleetClock: EventClock;
   private readonly latenessMs: number;
-  /** Events without a usable time, and events behind the watermark. */
+  /** Events without a usable time; behind the watermark (counted); older than any window (dropped). */
   noTime = 0;
   late = 0;
+  dropped = 0;
+  /** How far behind the newest event time an event can still count in some window. */
+  readonly horizonMs: number;
   events = 0;
   signals = 0;
 
@@ -53,6 +60,7 @@ export class DetectEngine {
     this.policy = new DecisionPolicy(cfg.policy, log);
     this.emitter = new Emitter(this.policy, sink, cfg.policy.extend_min_s * 1000, log);
     this.latenessMs = cfg.window.allowed_lateness_s * 1000;
+    this.horizonMs = horizonS(cfg) * 1000;
     this.clock = new EventClock(this.latenessMs, cfg.window.host_skew_s, cfg.window.max_future_s * 1000);
     this.fleetClock = new EventClock(this.latenessMs);
     if (stages !== 'source') this.fleet = new FleetStage(cfg, this.emitter);
@@ -86,9 +94,15 @@ export class DetectEngine {
       return false;
     }
     if (ms < this.clock.watermark) {
+      // Behind the watermark: still counted into its own buckets while some window holds them
+      // (a lagging partition or shipper must not blind the detector), dropped beyond that.
       this.late++;
-      lateTotal.inc({ stage: 'watermark' });
-      return false;
+      lateTotal.inc({ stage: 'source' });
+      if (ms < this.clock.newest - this.horizonMs) {
+        this.dropped++;
+        droppedTotal.inc({ stage: 'horizon' });
+        return false;
+      }
     }
     const wm = this.clock.observe(ms);
     this.events++;
@@ -103,8 +117,12 @@ export class DetectEngine {
     if (fleet === undefined) return false;
     if (s.ms < this.fleetClock.watermark) {
       this.late++;
-      lateTotal.inc({ stage: 'signal_watermark' });
-      return false;
+      lateTotal.inc({ stage: 'fleet' });
+      if (s.ms < this.fleetClock.newest - this.horizonMs) {
+        this.dropped++;
+        droppedTotal.inc({ stage: 'horizon' });
+        return false;
+      }
     }
     const wm = this.fleetClock.observe(s.ms);
     this.signals++;
@@ -134,4 +152,16 @@ export class DetectEngine {
     stateKeys.set({ table: 'domain' }, this.fleet?.distributed.size ?? 0);
     stateKeys.set({ table: 'decisions' }, this.policy.activeCount);
   }
+}
+
+/** The longest window any detector keeps, plus the allowed lateness: how much history rebuilds need. */
+export function horizonS(cfg: DetectConfig): number {
+  return (
+    Math.max(
+      cfg.window.bucket_s * cfg.window.buckets,
+      cfg.dha_prefix.window_s,
+      cfg.dha_distributed.window_s,
+      cfg.bounce_storm.window_s,
+    ) + cfg.window.allowed_lateness_s
+  );
 }

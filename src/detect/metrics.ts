@@ -12,7 +12,14 @@ export const eventsTotal = new Counter({
 
 export const lateTotal = new Counter({
   name: 'mizugiwa_detect_late_events_total',
-  help: 'events older than their window still holds (beyond allowed lateness), dropped',
+  help: 'events behind the watermark (newest event time minus allowed lateness); still counted where a window holds them',
+  labelNames: ['stage'] as const,
+  registers: [registry],
+});
+
+export const droppedTotal = new Counter({
+  name: 'mizugiwa_detect_dropped_events_total',
+  help: 'events older than any window of their key still holds, dropped',
   labelNames: ['stage'] as const,
   registers: [registry],
 });

@@ -5,7 +5,7 @@ import { BotFlow } from './bot-flow/bot-flow.js';
 import type { DetectConfig } from './config.js';
 import { DhaSource } from './dha-source/dha-source.js';
 import type { Emitter } from './emit.js';
-import { lateTotal, untrackedTotal } from './metrics.js';
+import { droppedTotal, untrackedTotal } from './metrics.js';
 import type { Signal } from './signal.js';
 import {
   A_HELO_CUR,
@@ -162,7 +162,7 @@ export class SourceStage {
     }
     if (!t.advance(slot, bucket)) {
       this.late++;
-      lateTotal.inc({ stage: 'source' });
+      droppedTotal.inc({ stage: 'source' });
       return;
     }
     t.setAux(slot, A_HOSTS, t.getAux(slot, A_HOSTS) | (1 << (this.hostIdx(host) & 31)));

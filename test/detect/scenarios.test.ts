@@ -135,7 +135,7 @@ describe('detector scenarios (test/detect/testdata)', () => {
         const secs = ds.map((d) => (Date.parse(d.expires_at) - Date.parse(d.created_at)) / 1000);
         expect(secs).toEqual(e.decision_durations.seconds);
       }
-    });
+    }, 120_000);
   }
 });
 

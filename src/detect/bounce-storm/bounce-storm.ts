@@ -1,6 +1,6 @@
 import type { DetectConfig } from '../config.js';
 import type { Emitter } from '../emit.js';
-import { lateTotal } from '../metrics.js';
+import { droppedTotal } from '../metrics.js';
 import type { Signal } from '../signal.js';
 
 const KINDS = ['n', 'x', 'b'] as const;
@@ -47,7 +47,7 @@ export class BounceStorm {
     const bucket = Math.floor(s.ms / this.bucketMs);
     if (this.epoch === Number.NEGATIVE_INFINITY) this.epoch = bucket;
     if (bucket <= this.epoch - this.buckets) {
-      lateTotal.inc({ stage: 'bounce' });
+      droppedTotal.inc({ stage: 'bounce' });
       return;
     }
     this.advance(bucket);

@@ -1,6 +1,6 @@
 import type { DetectConfig } from '../config.js';
 import type { Emitter } from '../emit.js';
-import { lateTotal, untrackedTotal } from '../metrics.js';
+import { droppedTotal, untrackedTotal } from '../metrics.js';
 import type { Signal } from '../signal.js';
 
 interface SourceTally {
@@ -75,7 +75,7 @@ export class DhaDistributed {
       this.domains.set(domain, d);
     }
     if (bucket <= d.epoch - this.buckets) {
-      lateTotal.inc({ stage: 'domain' });
+      droppedTotal.inc({ stage: 'domain' });
       return;
     }
     this.advance(d, bucket, s.ms);

@@ -1,6 +1,6 @@
 import type { DetectConfig } from '../config.js';
 import type { Emitter } from '../emit.js';
-import { lateTotal, untrackedTotal } from '../metrics.js';
+import { droppedTotal, untrackedTotal } from '../metrics.js';
 import type { Signal } from '../signal.js';
 import { CounterTable, fnv1a, sketchCount } from '../window/counter-table.js';
 
@@ -47,7 +47,7 @@ export class DhaPrefix {
       return;
     }
     if (!t.advance(slot, bucket)) {
-      lateTotal.inc({ stage: 'prefix' });
+      droppedTotal.inc({ stage: 'prefix' });
       return;
     }
     t.add(slot, C_UNK, bucket);
