@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -11,7 +11,15 @@ export const quiet = pino({ level: process.env.MIZUGIWA_TEST_LOG ?? 'silent' });
 
 /** A fresh state directory under var/ (not /tmp: sendmail refuses maps near world-writable dirs). */
 export function stateDir(name: string): string {
-  return mkdtempSync(join(repoRoot, 'var', `test-respond-${name}-`));
+  const d = mkdtempSync(join(repoRoot, 'var', `test-respond-${name}-`));
+  made.push(d);
+  return d;
+}
+const made: string[] = [];
+
+/** Removes the state directories this test file made. */
+export function removeStateDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 export function decision(target: string, ttlMs: number, over: Record<string, unknown> = {}) {

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Responder } from '../../src/respond/agent.js';
 import { BEGIN, END } from '../../src/respond/section.js';
 import { loadServices } from '../services/services.js';
-import { decision, respondConfig, responder, run, stateDir, until } from './helpers.js';
+import { decision, removeStateDirs, respondConfig, responder, run, stateDir, until } from './helpers.js';
 import { swaks } from './swaks.js';
 
 // The responder against the real Postfix and Sendmail that scripts/services.sh starts: a decision
@@ -15,6 +15,7 @@ const services = loadServices('postfix', 'sendmail');
 const running: Responder[] = [];
 afterAll(async () => {
   for (const r of running) await r.stop();
+  removeStateDirs();
 });
 
 function adminPart(text: string): string {
@@ -120,3 +121,27 @@ describe('Sendmail access db', () => {
     await r.stop();
   });
 });
+
+describe.each([
+  ['postfix', { mta: 'postfix', map_path: services.postfix.access_map, postmap: [services.postfix.postmap] }, services.postfix.smtp],
+  ['sendmail', { mta: 'sendmail', map_path: services.sendmail.access_map, makemap: [services.sendmail.makemap] }, services.sendmail.smtp],
+] as const)('%s: a /24 decision', (name, respond, smtp) => {
+  it('tempfails every address of the prefix and nothing outside it; a lift removes it at once', async () => {
+    const dir = stateDir(`prefix-${name}`);
+    const r = responder(respondConfig({ ...respond, state_path: join(dir, 'state.json') }), dir);
+    running.push(r);
+    await r.start();
+    const d = decision('127.3.3.0/24', 600_000, { reply: '451 4.7.1 Prefix under harvest; try later' });
+    expect(await r.apply(d)).toMatchObject({ outcome: 'added', in_force: true });
+    for (const from of ['127.3.3.9', '127.3.3.200']) {
+      expect((await swaks(smtp, from, 'postmaster@example.test', 'postmaster@example.test')).reply).toMatch(
+        /^451 4\.7\.1 .*Prefix under harvest; try later/,
+      );
+    }
+    expect((await swaks(smtp, '127.3.4.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(250);
+    expect(await r.apply({ ...d, state: 'lifted' })).toMatchObject({ outcome: 'removed', in_force: true });
+    expect((await swaks(smtp, '127.3.3.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(250);
+    await r.stop();
+  });
+});
+
