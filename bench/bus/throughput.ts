@@ -4,7 +4,7 @@
 // large batches (the ceiling of the client) and the in-process memory bus.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/bus/throughput.js [--records 200000] [--runs 3]
-//     [--senders 8] [--per-send 500] [--linger 5] [--compression none|gzip] [--only kafka|raw|platformatic|memory]
+//     [--senders 8] [--per-send 500] [--linger 5] [--compression none|gzip] [--only kafka|kafka-kafkajs|kafka-platformatic|raw|platformatic|memory]
 // Brokers: var/services/services.json (scripts/services.sh up kafka).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -197,22 +197,26 @@ async function main(): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     console.log(`run ${run + 1}`);
     const stamp = `${Date.now()}-${run}`;
-    if ((!only || only === 'kafka') && brokers.length > 0) {
+    for (const client of ['kafkajs', 'platformatic'] as const) {
+      if ((only && only !== 'kafka' && only !== `kafka-${client}`) || brokers.length === 0) continue;
       const cfg = configSchema.parse({
         bus: { kind: 'kafka', partitions: 4, kafka: { brokers, client_id: 'bench' } },
       }).bus;
-      const bus = new KafkaBus(cfg);
+      const bus = new KafkaBus(cfg, { producerClient: client });
       await bus.connect();
-      const topic = `bench-bus-${stamp}`;
+      const topic = `bench-bus-${client}-${stamp}`;
       await bus.ensureTopics([{ topic, partitions: 4 }]);
       add(
-        'kafka bus producer (acks=all, idempotent)',
+        `kafka bus producer on ${client} (acks=all, idempotent)`,
         await produceThroughBus(bus, topic, records, {
           lingerMs: Number(args.linger),
           compression: args.compression as ProducerOptions['compression'],
         }),
       );
-      add('kafka bus consumer (group, commit per batch)', await consumeThroughBus(bus, topic, N));
+      // The consumer is kafkajs either way: measure it once.
+      if (client === 'kafkajs') {
+        add('kafka bus consumer, kafkajs (group, commit per batch)', await consumeThroughBus(bus, topic, N));
+      }
       await bus.close();
     }
     if ((!only || only === 'raw') && brokers.length > 0) {

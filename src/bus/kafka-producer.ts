@@ -1,13 +1,11 @@
-import type { CompressionTypes, Message, Producer as KafkaJsProducer } from 'kafkajs';
-import kafkajs from 'kafkajs';
 import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
+import type { OutMessage, ProduceTransport } from './kafka-transport.js';
 import { checkTopicName, prepareRecord } from './record.js';
 
 export interface KafkaProducerSettings {
   lingerMs: number;
-  compression: CompressionTypes;
   maxBatchBytes: number;
   maxBufferedBytes: number;
   /** Larger records are refused at `send` (the broker's message.max.bytes would refuse the whole batch). */
@@ -17,7 +15,7 @@ export interface KafkaProducerSettings {
 }
 
 interface Batch {
-  readonly topics: Map<string, Message[]>;
+  readonly topics: Map<string, OutMessage[]>;
   records: number;
   bytes: number;
   readonly done: Promise<void>;
@@ -34,7 +32,7 @@ interface RoomWaiter {
 /**
  * kafkajs sends what it is given at once; this adds the linger of Kafka's Java producer: records
  * of concurrent `send` calls gather in one batch until lingerMs passes or maxBatchBytes fills,
- * and one produce request (acks=all, idempotent) carries the batch. Batches go out one at a time,
+ * and one produce request (acks=all, idempotent, through a ProduceTransport) carries the batch. Batches go out one at a time,
  * so records reach each partition in the order `send` was called, and every caller's promise
  * resolves when the batch that carried its last record is acknowledged.
  */
@@ -48,7 +46,7 @@ export class KafkaProducer implements Producer {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly kp: KafkaJsProducer,
+    private readonly transport: ProduceTransport,
     private readonly s: KafkaProducerSettings,
     private readonly isCompacted: (topic: string) => boolean,
     private readonly log: Logger,
@@ -85,7 +83,7 @@ export class KafkaProducer implements Producer {
         list = [];
         b.topics.set(topic, list);
       }
-      const m: Message = { key: r.key, value: r.value };
+      const m: OutMessage = { key: r.key, value: r.value };
       if (r.headers !== undefined && Object.keys(r.headers).length > 0) m.headers = { ...r.headers };
       list.push(m);
       b.records++;
@@ -122,7 +120,7 @@ export class KafkaProducer implements Producer {
       this.log.warn({ waited_ms: this.s.closeTimeoutMs }, 'producer closed with records not acknowledged');
     }
     clearTimeout(timer);
-    await this.kp.disconnect();
+    await this.transport.close();
     this.onClose();
   }
 
@@ -172,7 +170,7 @@ export class KafkaProducer implements Producer {
   private async produce(b: Batch): Promise<void> {
     const topicMessages = [...b.topics].map(([topic, messages]) => ({ topic, messages }));
     try {
-      await this.kp.sendBatch({ acks: -1, compression: this.s.compression, topicMessages });
+      await this.transport.send(b.topics);
       for (const { topic, messages } of topicMessages) {
         producedRecords.inc({ bus: 'kafka', topic }, messages.length);
       }
@@ -219,23 +217,5 @@ export class KafkaProducer implements Producer {
       this.buffered += w.bytes;
       w.resolve();
     }
-  }
-}
-
-export function compressionType(name: string | undefined): CompressionTypes {
-  const { CompressionTypes } = kafkajs;
-  switch (name ?? 'none') {
-    case 'none':
-      return CompressionTypes.None;
-    case 'gzip':
-      return CompressionTypes.GZIP;
-    case 'snappy':
-      return CompressionTypes.Snappy;
-    case 'lz4':
-      return CompressionTypes.LZ4;
-    case 'zstd':
-      return CompressionTypes.ZSTD;
-    default:
-      throw new TypeError(`unknown compression ${JSON.stringify(name)}: use none, gzip, snappy, lz4 or zstd`);
   }
 }

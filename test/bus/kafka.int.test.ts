@@ -15,6 +15,16 @@ describe('kafka bus: contract (real broker)', () => {
   });
 });
 
+describe('kafka bus with the @platformatic/kafka producer: contract (real broker)', () => {
+  defineBusContract(
+    () => createBus(kafkaBusConfig(), { kafka: { ...fast, producerClient: 'platformatic' } }),
+    {
+      exactCompaction: false,
+      timeoutMs: 60_000,
+    },
+  );
+});
+
 describe('kafka bus: producer', () => {
   it('one send larger than a batch is split over several produce requests and resolves after all', async () => {
     const bus = await createBus(kafkaBusConfig(), { kafka: fast });
