@@ -44,7 +44,7 @@ export const respondSafetySchema = z
       .min(1)
       .default(86400)
       .describe(
-        'longest life of an entry in seconds: a later expires_at is clamped to min(created_at, now) + max_ttl_s',
+        'longest life of an entry in seconds: a later expires_at is clamped to min(created_at or updated_at, now) + max_ttl_s',
       ),
     allow_loopback: z
       .boolean()

@@ -219,10 +219,12 @@ export function check(input: unknown, ctx: SafetyContext): Verdict {
   }
 
   // Clamp rather than refuse an over-long life: the source still deserves its tempfail, and the
-  // block still lifts by itself. Measured from created_at (not now) so that replaying the compacted
-  // topic after a restart does not extend it again.
+  // block still lifts by itself. Measured from the decision's last change (created_at, or
+  // updated_at of an extension), not from now, so that replaying the compacted topic after a
+  // restart does not extend it again.
   const created = typeof d.created_at === 'string' ? Date.parse(d.created_at) : ctx.now;
-  const limit = Math.min(created, ctx.now) + ctx.cfg.max_ttl_s * 1000;
+  const updated = isTime(d.updated_at) ? Date.parse(d.updated_at as string) : created;
+  const limit = Math.min(Math.max(created, updated), ctx.now) + ctx.cfg.max_ttl_s * 1000;
   const entry: Entry = {
     target: t.text,
     reply: d.reply as string,

@@ -123,8 +123,16 @@ describe('Sendmail access db', () => {
 });
 
 describe.each([
-  ['postfix', { mta: 'postfix', map_path: services.postfix.access_map, postmap: [services.postfix.postmap] }, services.postfix.smtp],
-  ['sendmail', { mta: 'sendmail', map_path: services.sendmail.access_map, makemap: [services.sendmail.makemap] }, services.sendmail.smtp],
+  [
+    'postfix',
+    { mta: 'postfix', map_path: services.postfix.access_map, postmap: [services.postfix.postmap] },
+    services.postfix.smtp,
+  ],
+  [
+    'sendmail',
+    { mta: 'sendmail', map_path: services.sendmail.access_map, makemap: [services.sendmail.makemap] },
+    services.sendmail.smtp,
+  ],
 ] as const)('%s: a /24 decision', (name, respond, smtp) => {
   it('tempfails every address of the prefix and nothing outside it; a lift removes it at once', async () => {
     const dir = stateDir(`prefix-${name}`);
@@ -138,10 +146,13 @@ describe.each([
         /^451 4\.7\.1 .*Prefix under harvest; try later/,
       );
     }
-    expect((await swaks(smtp, '127.3.4.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(250);
+    expect((await swaks(smtp, '127.3.4.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(
+      250,
+    );
     expect(await r.apply({ ...d, state: 'lifted' })).toMatchObject({ outcome: 'removed', in_force: true });
-    expect((await swaks(smtp, '127.3.3.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(250);
+    expect((await swaks(smtp, '127.3.3.9', 'postmaster@example.test', 'postmaster@example.test')).code).toBe(
+      250,
+    );
     await r.stop();
   });
 });
-

@@ -178,6 +178,16 @@ describe('safety: one test per rule', () => {
       expect(v.entry.expires_at).toBe(NOW - 1000 + 3600_000);
       expect(v.clamped_from).toBe(iso(NOW + 7 * 86400_000));
     }
+    // An extension (updated_at) counts from its own time.
+    const extended = check(
+      decision({
+        created_at: iso(NOW - 7200_000),
+        updated_at: iso(NOW - 60_000),
+        expires_at: iso(NOW + 86400_000),
+      }),
+      ctx({ safety: { max_ttl_s: 3600 } }),
+    );
+    expect(extended.kind === 'add' && extended.entry.expires_at).toBe(NOW - 60_000 + 3600_000);
     // Replayed after the clamp would have run out: gone, not renewed.
     const old = check(
       decision({ created_at: iso(NOW - 7200_000), expires_at: iso(NOW + 86400_000) }),
