@@ -3,6 +3,7 @@ import { configSchema } from '../../src/config/config.js';
 import { createBus } from '../../src/bus/create.js';
 import type { KafkaBusOptions } from '../../src/bus/kafka.js';
 import { Collector, defineBusContract, unique } from './contract.js';
+import { registry } from '../../src/metrics/registry.js';
 import { kafkaBusConfig } from './kafka-config.js';
 
 // A short heartbeat so an idle member notices a rebalance within a second or two.
@@ -65,10 +66,49 @@ describe('kafka bus: producer', () => {
     }
   });
 
+  it('refuses compressions its kafkajs consumers could not read back', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: fast });
+    try {
+      await expect(bus.producer({ compression: 'snappy' })).rejects.toThrow(/snappy.*use none or gzip/);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('counts produced and consumed records and sets the consumer lag', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: fast });
+    try {
+      const topic = unique('metrics');
+      const groupId = unique('g');
+      await bus.ensureTopics([{ topic, partitions: 1 }]);
+      const p = await bus.producer();
+      await p.send(
+        topic,
+        Array.from({ length: 7 }, (_, i) => ({ key: 'k', value: String(i) })),
+      );
+      await p.close();
+      const got = new Collector();
+      await (await bus.consumer({ groupId, topics: [topic], fromBeginning: true })).run(got.handler);
+      await expect.poll(() => got.messages.length, { timeout: 60_000 }).toBe(7);
+      await expect
+        .poll(() => registry.metrics(), { timeout: 10_000 })
+        .toContain(`mizugiwa_bus_records_consumed_total{bus="kafka",topic="${topic}",group="${groupId}"} 7`);
+      const text = await registry.metrics();
+      expect(text).toContain(`mizugiwa_bus_records_produced_total{bus="kafka",topic="${topic}"} 7`);
+      expect(text).toContain(
+        `mizugiwa_bus_consumer_lag{bus="kafka",topic="${topic}",partition="0",group="${groupId}"} 0`,
+      );
+    } finally {
+      await bus.close();
+    }
+  });
+
   it('an unreachable broker fails createBus with the brokers named', async () => {
     const cfg = configSchema.parse({
       bus: { kind: 'kafka', kafka: { brokers: ['127.0.0.1:1'], connection_timeout_ms: 200 } },
     }).bus;
-    await expect(createBus(cfg)).rejects.toThrow(/cannot reach Kafka at 127\.0\.0\.1:1/);
+    await expect(createBus(cfg, { kafka: { retries: 1 } })).rejects.toThrow(
+      /cannot reach Kafka at 127\.0\.0\.1:1/,
+    );
   });
 });
