@@ -128,7 +128,22 @@ export class Responder {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    if (!this.cfg.dry_run) this.releaseLock = await acquireLock(this.statePath);
+    if (!this.cfg.dry_run) {
+      // One agent per state file and one per map: two agents on one map would undo each other.
+      const releaseState = await acquireLock(this.statePath);
+      try {
+        const releaseMap = this.map.path
+          ? await acquireLock(this.map.path, '.mizugiwa-lock')
+          : async () => {};
+        this.releaseLock = async () => {
+          await releaseMap();
+          await releaseState();
+        };
+      } catch (err) {
+        await releaseState();
+        throw err;
+      }
+    }
     const loaded = await loadState(this.statePath);
     for (const p of loaded.problems) this.log.error({ state: this.statePath }, p);
     if (!this.cfg.dry_run) await this.map.cleanup();
@@ -155,7 +170,10 @@ export class Responder {
         state: 'active',
       });
       if (v.kind === 'refuse') this.refused(v, 'entry from the state file dropped');
-      else if (v.kind === 'add') this.entries.set(v.entry.target, { ...v.entry, expires_at: e.expires_at });
+      // A decision applied before start() is newer than the state file's entry for its target.
+      else if (v.kind === 'add' && !this.entries.has(v.entry.target)) {
+        this.entries.set(v.entry.target, { ...v.entry, expires_at: e.expires_at });
+      }
     }
     this.log.info(
       {
@@ -277,6 +295,7 @@ export class Responder {
 
   /** Writes every change so far now; resolves true if the map holds them. Throws if the state file cannot be written. */
   async flush(): Promise<boolean> {
+    if (!this.started || this.stopped) return false;
     const want = this.version;
     if (this.coalesceTimer) {
       clearTimeout(this.coalesceTimer);

@@ -36,6 +36,8 @@ export class MapError extends Error {
 export interface AccessMap {
   /** "postfix hash:/etc/postfix/mizugiwa_access". */
   readonly describe: string;
+  /** The text file of the map (the agent takes a lock beside it). */
+  readonly path?: string;
   /** Why this map cannot hold the target (e.g. a /20 in a hash table), or null. */
   cannotHold(t: Target): string | null;
   /** Address keys of the administrator's own lines, read from the text file now. */

@@ -94,15 +94,15 @@ export async function saveState(path: string, entries: Iterable<Entry>): Promise
   }
 }
 
-/**
- * One agent per state file (and so per map): a pid file beside it. A stale one (its process is
- * gone, e.g. after kill -9) is taken over.
- */
 const heldHere = new Set<string>();
 
-export async function acquireLock(statePath: string): Promise<() => Promise<void>> {
-  const lock = `${statePath}.lock`;
-  if (heldHere.has(lock)) throw new Error(`another agent in this process uses ${statePath}`);
+/**
+ * One agent per file (its state file, its map): a pid file FILE.lock (or FILE<suffix>) beside it. A stale one (its
+ * process is gone, e.g. after kill -9) is taken over.
+ */
+export async function acquireLock(file: string, suffix = '.lock'): Promise<() => Promise<void>> {
+  const lock = file + suffix;
+  if (heldHere.has(lock)) throw new Error(`another agent in this process uses ${file}`);
   await mkdir(dirname(lock), { recursive: true });
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
@@ -119,7 +119,7 @@ export async function acquireLock(statePath: string): Promise<() => Promise<void
       const pid = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         throw new Error(
-          `another mizugiwa agent (pid ${pid}) uses ${statePath}; stop it, or give this one its own respond.state_path and map`,
+          `another mizugiwa agent (pid ${pid}) uses ${file}; stop it, or give this one its own respond.state_path and respond.map_path`,
         );
       }
       await rm(lock, { force: true });

@@ -350,11 +350,34 @@ describe('Responder', () => {
     await r.stop();
   });
 
-  it('refuses to run twice on one state file', async () => {
+  it('refuses to run twice on one state file, or on one map', async () => {
     const r1 = responder();
     await r1.start();
     await expect(responder().start()).rejects.toThrow(/another agent/);
     await r1.stop();
+    (map as { path?: string }).path = join(dir, 'access');
+    const r2 = responder();
+    await r2.start();
+    const other = responder({ state_path: join(dir, 'other-state.json') });
+    await expect(other.start()).rejects.toThrow(/another agent in this process uses .*access/);
+    await r2.stop();
+    await other.start(); // the map is free again
+    await other.stop();
+  });
+
+  it('a decision applied before start() wins over the older state file entry', async () => {
+    const r1 = responder();
+    await r1.start();
+    void r1.apply(decision('192.0.2.1', 600_000, { reply: '450 4.7.1 old' }));
+    await r1.flush();
+    await r1.stop();
+    const r2 = responder();
+    expect(await r2.flush()).toBe(false);
+    const early = r2.apply(decision('192.0.2.1', 900_000, { reply: '451 4.7.1 new' }));
+    await r2.start();
+    expect(await early).toMatchObject({ outcome: 'added', in_force: true });
+    expect(r2.list()[0]!.reply).toBe('451 4.7.1 new');
+    await r2.stop();
   });
 
   it('dry run: never installs, never writes state', async () => {
