@@ -36,7 +36,33 @@ export function utcTime(value: unknown, digits: number, field: string): string {
   const m = TS_RE.exec(value);
   if (!m) throw new RecordError(`${field}: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
   const [, y, mo, d, h, mi, s, frac = '', off = 'Z'] = m;
-  let ms = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
+  const base = utcBase(y!, mo!, d!, h!, mi!, s!, off, value, field);
+  // Remember the exact text around the fraction for the fast path.
+  lastHead = value.slice(0, 19);
+  lastOff = m[8] ?? '';
+  return digits === 0 ? base : `${base}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+}
+
+// Consecutive events mostly share their second: remember the last conversion.
+let lastKey = '';
+let lastBase = '';
+let lastHead = '';
+let lastOff = '';
+
+function utcBase(
+  y: string,
+  mo: string,
+  d: string,
+  h: string,
+  mi: string,
+  s: string,
+  off: string,
+  value: string,
+  field: string,
+): string {
+  const key = y + mo + d + h + mi + s + off;
+  if (key === lastKey) return lastBase;
+  let ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
   if (off.toUpperCase() !== 'Z') {
     const sign = off[0] === '-' ? -1 : 1;
     const digitsOnly = off.slice(1).replace(':', '');
@@ -44,15 +70,25 @@ export function utcTime(value: unknown, digits: number, field: string): string {
   }
   const date = new Date(ms);
   const year = date.getUTCFullYear();
-  if (!Number.isFinite(ms) || year < 1900 || year > 2299) {
+  if (
+    !Number.isFinite(ms) ||
+    year < 1900 ||
+    year > 2299 ||
+    +mo > 12 ||
+    +d > 31 ||
+    +h > 23 ||
+    +mi > 59 ||
+    +s > 60
+  ) {
     throw new RecordError(`${field}: time out of range: ${JSON.stringify(value)}`);
   }
-  const base = date.toISOString().slice(0, 19).replace('T', ' ');
-  return digits === 0 ? base : `${base}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+  lastBase = date.toISOString().slice(0, 19).replace('T', ' ');
+  lastKey = key;
+  return lastBase;
 }
 
 /** MailEvent fields with a column of their own; anything else goes to `extra` as JSON. */
-const EVENT_FIELDS = new Set([
+const EVENT_FIELD_LIST = [
   'id',
   'ts',
   'host',
@@ -90,7 +126,29 @@ const EVENT_FIELDS = new Set([
   'count',
   'truncated',
   'raw',
-]);
+];
+const EVENT_FIELDS = new Set(EVENT_FIELD_LIST);
+
+// Events from one producer share their key list: remember which of the last list's keys have
+// no column, instead of looking every key up again.
+let lastKeys: string[] = [];
+let lastUnknown: string[] = [];
+
+function unknownKeys(keys: string[]): string[] {
+  if (keys.length === lastKeys.length) {
+    let same = true;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== lastKeys[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastUnknown;
+  }
+  lastKeys = keys;
+  lastUnknown = keys.filter((k) => !EVENT_FIELDS.has(k));
+  return lastUnknown;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -105,15 +163,16 @@ export function eventRow(e: unknown, dialect: DialectName, now: number): Row {
   if (typeof e.kind !== 'string' || e.kind === '') throw new RecordError('kind: missing');
   if (typeof e.raw !== 'string') throw new RecordError('raw: missing');
   const row: Row = {};
+  for (const k of EVENT_FIELD_LIST) {
+    const v = e[k];
+    if (v !== undefined && v !== null) row[k] = v;
+  }
   let extra: Record<string, unknown> | undefined;
-  for (const k in e) {
+  for (const k of unknownKeys(Object.keys(e))) {
     const v = e[k];
     if (v === undefined || v === null) continue;
-    if (EVENT_FIELDS.has(k)) row[k] = v;
-    else {
-      extra ??= {};
-      extra[k] = v;
-    }
+    extra ??= {};
+    extra[k] = v;
   }
   if (typeof e.id !== 'string' || e.id === '') {
     // Deduplication needs an id; one that is the same for the same line keeps redeliveries out.

@@ -1,0 +1,322 @@
+// Store throughput: seeded MailEvents (made by the real parser from generated Postfix lines)
+// into ClickHouse with the production schema (skip indexes, codecs, four rollup views):
+//   direct  : StoreWriter.write() in-process (what `mizugiwa run` does over the memory bus)
+//   memory  : memory bus -> StoreConsumer -> StoreWriter
+//   kafka   : Kafka topic (pre-filled) -> StoreConsumer -> StoreWriter (`mizugiwa store`)
+//   raw     : the ceiling: pre-serialized JSONEachRow, one client.insert per 50k rows, same table
+// against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
+// legacy schema: no rollups, no indexes). Bytes per event from system.parts after OPTIMIZE FINAL.
+//
+//   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3]
+//     [--only direct,memory,kafka,raw] [--backend embedded,server]
+import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import type { Bus } from '../../src/bus/bus.js';
+import { createBus } from '../../src/bus/create.js';
+import { MemoryBus } from '../../src/bus/memory.js';
+import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
+import { migrate } from '../../src/clickhouse/migrate.js';
+import { configSchema } from '../../src/config/config.js';
+import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
+import type { MailEvent } from '../../src/event/mail-event.js';
+import { createLogger } from '../../src/log/logger.js';
+import { LineParser } from '../../src/parse/parser.js';
+import { storeSchema } from '../../src/store/config.js';
+import { StoreConsumer } from '../../src/store/consumer.js';
+import { StoreWriter } from '../../src/store/writer.js';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    runs: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'direct,memory,kafka,raw' },
+    backend: { type: 'string', default: 'embedded,server' },
+  },
+});
+const N = Number(args.events);
+const RUNS = Number(args.runs);
+const ONLY = new Set(args.only!.split(','));
+const BACKENDS = args.backend!.split(',');
+createLogger({ level: 'warn' });
+
+/** Seeded xorshift32. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x100000000;
+  };
+}
+
+/** A day of mixed Postfix traffic on 4 hosts: sessions, deliveries, unknown-user rejects. */
+function makeEvents(n: number): MailEvent[] {
+  const rnd = rng(42);
+  const parser = new LineParser({ year: 2026, timezone: 'UTC' });
+  const out: MailEvent[] = [];
+  let offset = 0;
+  let i = 0;
+  while (out.length < n) {
+    const host = `mx${Math.floor(rnd() * 4)}`;
+    const sec = Math.floor((i++ / n) * 86_399);
+    const t = `${String(Math.floor(sec / 3600)).padStart(2, '0')}:${String(Math.floor(sec / 60) % 60).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}`;
+    const ip = `${rnd() < 0.1 ? '198.51.100' : `10.${Math.floor(rnd() * 256)}.${Math.floor(rnd() * 256)}`}.${Math.floor(rnd() * 256)}`;
+    const qid = Math.floor(rnd() * 0xffffffffff)
+      .toString(16)
+      .toUpperCase()
+      .padStart(10, '0');
+    const user = `user${Math.floor(rnd() * 50_000)}@example.test`;
+    const pid = 1000 + Math.floor(rnd() * 30_000);
+    const p = `Nov 27 ${t} ${host}`;
+    const lines =
+      rnd() < 0.35
+        ? [
+            `${p} postfix/smtpd[${pid}]: connect from unknown[${ip}]`,
+            `${p} postfix/smtpd[${pid}]: NOQUEUE: reject: RCPT from unknown[${ip}]: 550 5.1.1 <${user}>: Recipient address rejected: User unknown in local recipient table; from=<spam@bad.example> to=<${user}> proto=ESMTP helo=<x>`,
+            `${p} postfix/smtpd[${pid}]: disconnect from unknown[${ip}] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4`,
+          ]
+        : [
+            `${p} postfix/smtpd[${pid}]: connect from mail.sender.example[${ip}]`,
+            `${p} postfix/smtpd[${pid}]: ${qid}: client=mail.sender.example[${ip}]`,
+            `${p} postfix/cleanup[${pid + 1}]: ${qid}: message-id=<${qid}.${i}@sender.example>`,
+            `${p} postfix/qmgr[99]: ${qid}: from=<news@sender.example>, size=${1000 + Math.floor(rnd() * 50_000)}, nrcpt=1 (queue active)`,
+            `${p} postfix/local[${pid + 2}]: ${qid}: to=<${user}>, relay=local, delay=0.12, delays=0.05/0.01/0/0.06, dsn=2.0.0, status=sent (delivered to mailbox)`,
+            `${p} postfix/qmgr[99]: ${qid}: removed`,
+            `${p} postfix/smtpd[${pid}]: disconnect from mail.sender.example[${ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5`,
+          ];
+    for (const line of lines) {
+      out.push({ ...parser.parse(line), id: `${host}:mail.log:${offset}` });
+      offset += line.length + 1;
+    }
+  }
+  return out.slice(0, n);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function count(ch: ClickHouse, db: string): Promise<number> {
+  const rs = await ch.client.query({
+    query: `SELECT count() AS n FROM ${db}.mail_events`,
+    format: 'JSONEachRow',
+  });
+  return Number((await rs.json<{ n: string }>())[0]!.n);
+}
+
+async function fresh(ch: ClickHouse, db: string): Promise<void> {
+  await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+  await ch.client.command({ query: `CREATE DATABASE ${db}` });
+  await migrate({ ...ch, database: db }, { database: db, ...storeSchema.parse({}) });
+}
+
+const storeCfg = storeSchema.parse({ batch_rows: 50_000, max_buffered_rows: 200_000 });
+const CHUNK = 5000;
+
+async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+  const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
+  const t0 = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < events.length; i += CHUNK) pending.push(w.write('events', events.slice(i, i + CHUNK)));
+  await Promise.all(pending);
+  const s = (performance.now() - t0) / 1000;
+  await w.close();
+  return s;
+}
+
+async function raw(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+  // Same rows the writer would send, serialized up front: what is left is ClickHouse itself.
+  const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
+  const rows = events.map((e) => {
+    const { ts, ...rest } = e;
+    const iso = ts!.replace('T', ' ').replace(/(\+00:00|Z)$/, '');
+    return JSON.stringify(
+      Object.fromEntries(
+        Object.entries({
+          ...rest,
+          ts: w.dialect.name === 'current' ? `${iso}.000000` : iso,
+          command_counts: rest.command_counts ? JSON.stringify(rest.command_counts) : undefined,
+        }).filter(([, v]) => v !== undefined),
+      ),
+    );
+  });
+  await w.close();
+  const t0 = performance.now();
+  for (let i = 0; i < rows.length; i += 50_000) {
+    await ch.client.exec({
+      query: `INSERT INTO ${db}.mail_events FORMAT JSONEachRow`,
+      values: Readable.from([`${rows.slice(i, i + 50_000).join('\n')}\n`]),
+      clickhouse_settings: w.dialect.name === 'legacy' ? { input_format_skip_unknown_fields: 1 } : {},
+    });
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+async function viaBus(
+  ch: ClickHouse,
+  db: string,
+  events: MailEvent[],
+  bus: Bus,
+  tag: string,
+): Promise<number> {
+  const topics = topicsSchema.parse({
+    events: `bench.store.${tag}.events`,
+    detections: `bench.store.${tag}.det`,
+    decisions: `bench.store.${tag}.dec`,
+  });
+  await bus.ensureTopics([{ topic: topics.events, partitions: 4 }]);
+  const p = await bus.producer({ lingerMs: 5 });
+  const fill = async () => {
+    for (let i = 0; i < events.length; i += CHUNK) {
+      await p.send(
+        topics.events,
+        events.slice(i, i + CHUNK).map((e) => ({ key: e.client_ip ?? null, value: JSON.stringify(e) })),
+      );
+    }
+  };
+  const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
+  const consumer = new StoreConsumer(bus, w, { groupId: `bench-${tag}`, topics, concurrency: 4 });
+  let t0: number;
+  if (bus.kind === 'kafka') {
+    // Topic filled first: the figure is the store's consume + insert rate, not the producer's.
+    await fill();
+    t0 = performance.now();
+    await consumer.start();
+  } else {
+    // The memory bus holds a bounded backlog: produce while the store consumes.
+    await consumer.start();
+    t0 = performance.now();
+    await fill();
+  }
+  while ((await count(ch, db)) < events.length) await new Promise((r) => setTimeout(r, 20));
+  const s = (performance.now() - t0) / 1000;
+  await consumer.stop();
+  await w.close();
+  await p.close();
+  return s;
+}
+
+async function bytesPerEvent(
+  ch: ClickHouse,
+  db: string,
+): Promise<{ compressed: number; uncompressed: number }> {
+  await ch.client.command({ query: `OPTIMIZE TABLE ${db}.mail_events FINAL` });
+  const rs = await ch.client.query({
+    query: `SELECT sum(data_compressed_bytes) AS c, sum(data_uncompressed_bytes) AS u, sum(rows) AS r
+            FROM system.parts WHERE database = '${db}' AND table = 'mail_events' AND active`,
+    format: 'JSONEachRow',
+  });
+  const [x] = await rs.json<{ c: string; u: string; r: string }>();
+  return { compressed: Number(x!.c) / Number(x!.r), uncompressed: Number(x!.u) / Number(x!.r) };
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `store bench: ${N} events, ${RUNS} runs (median), load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const t = performance.now();
+  const events = makeEvents(N);
+  const rawBytes = events.reduce((s, e) => s + e.raw.length + 1, 0) / N;
+  const jsonBytes = events.reduce((s, e) => s + JSON.stringify(e).length, 0) / N;
+  console.log(
+    `  data: ${((performance.now() - t) / 1000).toFixed(1)} s to parse; log line ${rawBytes.toFixed(0)} B, MailEvent JSON ${jsonBytes.toFixed(0)} B per event`,
+  );
+
+  let services: { clickhouse?: { url: string }; kafka?: { brokers: string[] } } = {};
+  try {
+    services = JSON.parse(readFileSync('var/services/services.json', 'utf8'));
+  } catch {}
+  const kafkaBus = async () =>
+    services.kafka
+      ? createBus(
+          configSchema.parse({
+            bus: { kind: 'kafka', kafka: { brokers: services.kafka.brokers, client_id: 'bench-store' } },
+          }).bus,
+        )
+      : undefined;
+
+  for (const backend of BACKENDS) {
+    let ch: ClickHouse;
+    let dir: string | undefined;
+    if (backend === 'embedded') {
+      dir = mkdtempSync(join(tmpdir(), 'mz-bench-store-'));
+      ch = await openClickHouse(
+        clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'mz_bench' }),
+      );
+    } else {
+      if (!services.clickhouse) {
+        console.log('  server: skipped (scripts/services.sh up clickhouse)');
+        continue;
+      }
+      ch = await openClickHouse(
+        clickhouseSchema.parse({
+          backend: 'server',
+          url: services.clickhouse.url,
+          database: 'mz_bench',
+          request_timeout_ms: 120_000,
+        }),
+      );
+    }
+    const scenarios: Array<[string, (db: string, run: number) => Promise<number>]> = [];
+    if (ONLY.has('raw')) scenarios.push(['raw insert (ceiling)', (db) => raw(ch, db, events)]);
+    if (ONLY.has('direct')) scenarios.push(['StoreWriter direct', (db) => direct(ch, db, events)]);
+    if (ONLY.has('memory'))
+      scenarios.push([
+        'memory bus -> store',
+        async (db, r) => {
+          const bus = new MemoryBus({ partitions: 4, maxRetainedRecords: 200_000, maxBatchRecords: 5000 });
+          try {
+            return await viaBus(ch, db, events, bus, `mem${r}`);
+          } finally {
+            await bus.close();
+          }
+        },
+      ]);
+    if (ONLY.has('kafka') && services.kafka)
+      scenarios.push([
+        'kafka -> store',
+        async (db, r) => {
+          const bus = (await kafkaBus())!;
+          try {
+            return await viaBus(ch, db, events, bus, `${Date.now().toString(36)}${r}`);
+          } finally {
+            await bus.close();
+          }
+        },
+      ]);
+    for (const [name, fn] of scenarios) {
+      const rates: number[] = [];
+      let bytes: { compressed: number; uncompressed: number } | undefined;
+      for (let r = 0; r < RUNS; r++) {
+        const db = `mz_bench_${r}`;
+        await fresh(ch, db);
+        const s = await fn(db, r);
+        const stored = await count(ch, db);
+        if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
+        rates.push(N / s);
+        if (r === RUNS - 1 && name.startsWith('StoreWriter')) bytes = await bytesPerEvent(ch, db);
+        await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+      }
+      console.log(
+        `  ${backend.padEnd(8)} ${name.padEnd(22)} median ${Math.round(median(rates)).toLocaleString('en').padStart(9)} events/s` +
+          `  (runs: ${rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')})` +
+          (bytes
+            ? `  stored ${bytes.compressed.toFixed(1)} B/event compressed, ${bytes.uncompressed.toFixed(0)} B uncompressed`
+            : ''),
+      );
+    }
+    await ch.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+process.exit(0);
