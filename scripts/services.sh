@@ -13,7 +13,8 @@
 # After up/down it writes var/services/services.json with the endpoints of the services
 # that answer (read it with test/services/services.ts). Ports can be moved with env vars:
 # MZ_KAFKA_PORT MZ_KAFKA_CONTROLLER_PORT MZ_CLICKHOUSE_HTTP_PORT MZ_CLICKHOUSE_TCP_PORT
-# MZ_POSTFIX_PORT MZ_SENDMAIL_PORT (defaults 19092 19093 18123 19000 2525 2526).
+# MZ_POSTFIX_PORT MZ_SENDMAIL_PORT (defaults 19092 19093 18123 19000 2525 2526);
+# MZ_KAFKA_VERSION picks another Kafka release (default 4.1.2). See scripts/services/README.md.
 set -euo pipefail
 umask 022
 export LC_ALL=C
