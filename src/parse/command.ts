@@ -1,5 +1,6 @@
 import { accessSync, constants, createReadStream, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { action, UsageError } from '../cli/exit.js';
 import type { EventKind } from '../event/mail-event.js';
@@ -61,42 +62,54 @@ export function registerParseCommand(program: Command): void {
 
 async function runParse(files: string[], parseOpts: ParseOptions, stats: boolean): Promise<void> {
   const out = process.stdout;
-  let closed = false;
   out.on('error', (err: NodeJS.ErrnoException) => {
     // the reader went away (`| head`): stop quietly, like other Unix filters
-    if (err.code === 'EPIPE') {
-      closed = true;
-      process.exit(0);
-    }
+    if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const counts: Partial<Record<EventKind, number>> = {};
+  const inputs: Array<() => Readable> =
+    files.length === 0 ? [() => process.stdin] : files.map((f) => () => openFile(f));
+  const result = await parseStreams(inputs, out, parseOpts);
+  if (stats) process.stderr.write(`${JSON.stringify(result)}\n`);
+}
+
+export interface ParseResult {
+  lines: number;
+  kinds: Partial<Record<EventKind, number>>;
+}
+
+/**
+ * Parses each input in order (a fresh parser per input: year inference is per stream) and writes one
+ * JSON line per input line to out, in blocks, waiting for drain when out is slow.
+ */
+export async function parseStreams(
+  inputs: Array<() => Readable>,
+  out: Writable,
+  parseOpts: ParseOptions,
+): Promise<ParseResult> {
+  const kinds: Partial<Record<EventKind, number>> = {};
   let lines = 0;
   let buf = '';
   const flush = async (): Promise<void> => {
-    if (buf.length === 0 || closed) return;
+    if (buf.length === 0) return;
     const ok = out.write(buf);
     buf = '';
-    if (!ok) await new Promise<void>((resolve) => out.once('drain', resolve));
+    if (!ok) await once(out, 'drain');
   };
-  const inputs: Array<() => Readable> =
-    files.length === 0 ? [() => process.stdin] : files.map((f) => () => openFile(f));
   for (const open of inputs) {
-    // year inference is per stream
     const parser = new LineParser(parseOpts);
-    const input = open();
-    for await (const batch of readLines(input)) {
+    for await (const batch of readLines(open())) {
       for (const line of batch) {
         const ev = parser.parse(line);
         buf += `${JSON.stringify(ev)}\n`;
         lines++;
-        if (stats) counts[ev.kind] = (counts[ev.kind] ?? 0) + 1;
+        kinds[ev.kind] = (kinds[ev.kind] ?? 0) + 1;
       }
       if (buf.length >= OUT_BLOCK) await flush();
     }
   }
   await flush();
-  if (stats) process.stderr.write(`${JSON.stringify({ lines, kinds: counts })}\n`);
+  return { lines, kinds };
 }
 
 function openFile(file: string): Readable {
