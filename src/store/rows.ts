@@ -33,17 +33,34 @@ export function utcTime(value: unknown, digits: number, field: string): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = new Date(value).toISOString();
   if (typeof value !== 'string')
     throw new RecordError(`${field}: expected an ISO 8601 time, got ${typeof value}`);
+  // Fast path: the same second and offset as the last conversion; only the fraction is read.
+  const end = fractionEnd(value);
+  if (lastHead !== '' && value.startsWith(lastHead) && value.slice(end) === lastOff) {
+    if (digits === 0) return lastBase;
+    const frac = end > 20 ? value.slice(20, end) : '';
+    return `${lastBase}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+  }
   const m = TS_RE.exec(value);
   if (!m) throw new RecordError(`${field}: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
   const [, y, mo, d, h, mi, s, frac = '', off = 'Z'] = m;
   const base = utcBase(y!, mo!, d!, h!, mi!, s!, off, value, field);
   // Remember the exact text around the fraction for the fast path.
   lastHead = value.slice(0, 19);
-  lastOff = m[8] ?? '';
+  lastOff = value.slice(end);
   return digits === 0 ? base : `${base}.${frac.padEnd(digits, '0').slice(0, digits)}`;
 }
 
 // Consecutive events mostly share their second: remember the last conversion.
+/** Index after `YYYY-MM-DDThh:mm:ss[.fraction]`. */
+function fractionEnd(value: string): number {
+  let i = 19;
+  if (value[i] === '.' || value[i] === ',') {
+    i++;
+    while (i < value.length && value.charCodeAt(i) >= 48 && value.charCodeAt(i) <= 57) i++;
+  }
+  return i;
+}
+
 let lastKey = '';
 let lastBase = '';
 let lastHead = '';
