@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
 import type { OutMessage, ProduceTransport } from './kafka-transport.js';
-import { checkTopicName, prepareRecord } from './record.js';
+import { checkTopicName, type PreparedRecord, prepareRecord } from './record.js';
 
 export interface KafkaProducerSettings {
   lingerMs: number;
@@ -23,9 +23,10 @@ interface Batch {
   reject(err: Error): void;
 }
 
+/** A send waiting for room below maxBufferedBytes (FIFO); `admit` batches its records. */
 interface RoomWaiter {
   bytes: number;
-  resolve(): void;
+  admit(): void;
   reject(err: Error): void;
 }
 
@@ -40,6 +41,7 @@ export class KafkaProducer implements Producer {
   private open: Batch | undefined;
   private readonly ready: Batch[] = [];
   private inFlight: Promise<void> | undefined;
+  private current: Batch | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
   private buffered = 0;
   private readonly roomWaiters: RoomWaiter[] = [];
@@ -69,8 +71,33 @@ export class KafkaProducer implements Producer {
       bytes += r.size;
     });
     if (prepared.length === 0) return;
-    await this.reserve(topic, bytes);
     const batches = new Set<Batch>();
+    // Records join a batch synchronously (now, or inside `release` when room frees up), so a
+    // `close` called after `send` always finds them.
+    if (
+      this.roomWaiters.length === 0 &&
+      (this.buffered === 0 || this.buffered + bytes <= this.s.maxBufferedBytes)
+    ) {
+      this.buffered += bytes;
+      this.enqueue(topic, prepared, batches);
+    } else {
+      const started = performance.now();
+      await new Promise<void>((resolve, reject) =>
+        this.roomWaiters.push({
+          bytes,
+          admit: () => {
+            this.enqueue(topic, prepared, batches);
+            resolve();
+          },
+          reject,
+        }),
+      );
+      sendWaitSeconds.inc({ bus: 'kafka', topic }, (performance.now() - started) / 1000);
+    }
+    await Promise.all([...batches].map((b) => b.done));
+  }
+
+  private enqueue(topic: string, prepared: PreparedRecord[], batches: Set<Batch>): void {
     for (const r of prepared) {
       let b = this.open;
       if (b && b.records > 0 && b.bytes + r.size > this.s.maxBatchBytes) {
@@ -84,7 +111,7 @@ export class KafkaProducer implements Producer {
         b.topics.set(topic, list);
       }
       const m: OutMessage = { key: r.key, value: r.value };
-      if (r.headers !== undefined && Object.keys(r.headers).length > 0) m.headers = { ...r.headers };
+      if (Object.keys(r.headers).length > 0) m.headers = { ...r.headers };
       list.push(m);
       b.records++;
       b.bytes += r.size;
@@ -92,7 +119,6 @@ export class KafkaProducer implements Producer {
     }
     if (this.open && this.open.bytes >= this.s.maxBatchBytes) this.seal();
     this.pump();
-    await Promise.all([...batches].map((b) => b.done));
   }
 
   close(): Promise<void> {
@@ -101,21 +127,24 @@ export class KafkaProducer implements Producer {
   }
 
   private async shutdown(): Promise<void> {
-    this.seal();
-    this.pump();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.s.closeTimeoutMs);
     });
     const drained = (async () => {
-      while (this.inFlight) await this.inFlight;
-      return false;
+      for (;;) {
+        this.seal();
+        this.pump();
+        if (!this.inFlight) return false;
+        await this.inFlight;
+      }
     })();
     if (await Promise.race([drained, timedOut])) {
       const err = new Error(
         `producer closed before Kafka acknowledged the records (waited ${this.s.closeTimeoutMs} ms)`,
       );
-      for (const b of this.ready.splice(0)) b.reject(err);
+      this.seal();
+      for (const b of [this.current, ...this.ready.splice(0)]) b?.reject(err);
       for (const w of this.roomWaiters.splice(0)) w.reject(err);
       this.log.warn({ waited_ms: this.s.closeTimeoutMs }, 'producer closed with records not acknowledged');
     }
@@ -161,8 +190,10 @@ export class KafkaProducer implements Producer {
     if (this.inFlight) return;
     const b = this.ready.shift();
     if (!b) return;
+    this.current = b;
     this.inFlight = this.produce(b).finally(() => {
       this.inFlight = undefined;
+      this.current = undefined;
       this.pump();
     });
   }
@@ -194,20 +225,6 @@ export class KafkaProducer implements Producer {
     }
   }
 
-  /** Waits (in order) while more than maxBufferedBytes are sent but not yet acknowledged. */
-  private async reserve(topic: string, bytes: number): Promise<void> {
-    if (
-      this.roomWaiters.length === 0 &&
-      (this.buffered === 0 || this.buffered + bytes <= this.s.maxBufferedBytes)
-    ) {
-      this.buffered += bytes;
-      return;
-    }
-    const started = performance.now();
-    await new Promise<void>((resolve, reject) => this.roomWaiters.push({ bytes, resolve, reject }));
-    sendWaitSeconds.inc({ bus: 'kafka', topic }, (performance.now() - started) / 1000);
-  }
-
   private release(bytes: number): void {
     this.buffered -= bytes;
     while (this.roomWaiters.length > 0) {
@@ -215,7 +232,7 @@ export class KafkaProducer implements Producer {
       if (this.buffered > 0 && this.buffered + w.bytes > this.s.maxBufferedBytes) break;
       this.roomWaiters.shift();
       this.buffered += w.bytes;
-      w.resolve();
+      w.admit();
     }
   }
 }
