@@ -243,6 +243,33 @@ export function defineBusContract(makeBus: () => Promise<Bus>, opts: ContractOpt
     await vi.waitFor(() => expect(got.values()).toEqual(['v0', 'v1', 'v2']), wait);
   });
 
+  it('a partition taken away while its batch is being retried goes to the new owner from the uncommitted record', async () => {
+    const topic = unique('handover');
+    const groupId = unique('g');
+    await bus.ensureTopics([{ topic, partitions: 2 }]);
+    let failures = 0;
+    const ca = await consume({ groupId, topics: [topic], fromBeginning: true }, async () => {
+      failures++;
+      throw new Error('member a cannot handle anything');
+    });
+    const records = Array.from({ length: 20 }, (_, i) => ({ key: `198.51.100.${i}`, value: String(i) }));
+    await send(topic, records);
+    await vi.waitFor(() => expect(failures).toBeGreaterThanOrEqual(2), wait);
+    const b = new Collector();
+    const cb = await consume({ groupId, topics: [topic], fromBeginning: true }, b.handler);
+    await vi.waitFor(() => {
+      expect(cb.assignment()).toHaveLength(1);
+      expect(ca.assignment()).toHaveLength(1);
+    }, wait);
+    const moved = cb.assignment()[0]!.partition;
+    const expected = records.filter((r) => partitionForKey(r.key, 2) === moved).map((r) => r.value);
+    expect(expected.length).toBeGreaterThan(0);
+    await vi.waitFor(() => expect(b.values()).toEqual(expected), wait);
+    // Once a leaves, b gets a's partition too, from its first record: nothing was committed there.
+    await ca.close();
+    await vi.waitFor(() => expect(b.values().sort()).toEqual(records.map((r) => r.value).sort()), wait);
+  });
+
   it('fromBeginning: false starts at the end, true at the start, for a group without commits', async () => {
     const topic = unique('from');
     await bus.ensureTopics([{ topic, partitions: 2 }]);
