@@ -38,8 +38,9 @@ export class DetectEngine {
   readonly emitter: Emitter;
   readonly source?: SourceStage;
   readonly fleet?: FleetStage;
-  private readonly clock: EventClock;
-  private readonly fleetClock: EventClock;
+  /** One clock per input partition: a partition that runs behind others is not "late". */
+  private readonly clocks: EventClock[] = [];
+  private readonly fleetClocks: EventClock[] = [];
   private readonly latenessMs: number;
   /** Events without a usable time; behind the watermark (counted); older than any window (dropped). */
   noTime = 0;
@@ -61,8 +62,6 @@ export class DetectEngine {
     this.emitter = new Emitter(this.policy, sink, cfg.policy.extend_min_s * 1000, log);
     this.latenessMs = cfg.window.allowed_lateness_s * 1000;
     this.horizonMs = horizonS(cfg) * 1000;
-    this.clock = new EventClock(this.latenessMs, cfg.window.host_skew_s, cfg.window.max_future_s * 1000);
-    this.fleetClock = new EventClock(this.latenessMs);
     if (stages !== 'source') this.fleet = new FleetStage(cfg, this.emitter);
     if (stages !== 'fleet') {
       const toFleet =
@@ -84,51 +83,79 @@ export class DetectEngine {
     return this.emitter.muted;
   }
 
-  /** Takes one event; returns false when it was not counted (no usable time, or behind the watermark). */
-  onEvent(ev: MailEvent, wallMs?: number): boolean {
+  /**
+   * Takes one event from input partition `partition` (0 when there is one input); returns false when
+   * it was not counted (no usable time, or older than any window of its partition still holds).
+   */
+  onEvent(ev: MailEvent, wallMs?: number, partition = 0): boolean {
     const src = this.source;
     if (src === undefined) return false;
-    const ms = this.clock.eventMs(ev.ts, ev.host, wallMs);
+    const clock = this.clockOf(this.clocks, partition);
+    const ms = clock.eventMs(ev.ts, ev.host, wallMs);
     if (!Number.isFinite(ms)) {
       this.noTime++;
       return false;
     }
-    if (ms < this.clock.watermark) {
-      // Behind the watermark: still counted into its own buckets while some window holds them
-      // (a lagging partition or shipper must not blind the detector), dropped beyond that.
-      this.late++;
-      lateTotal.inc({ stage: 'source' });
-      if (ms < this.clock.newest - this.horizonMs) {
-        this.dropped++;
-        droppedTotal.inc({ stage: 'horizon' });
-        return false;
-      }
-    }
-    const wm = this.clock.observe(ms);
+    if (ms < clock.watermark && !this.admitLate(clock, ms, 'source')) return false;
+    clock.observe(ms);
+    const wm = this.watermarkOf(this.clocks);
     this.events++;
     src.onEvent(ev, ms, wm);
     this.emitter.sweep(wm);
     return true;
   }
 
-  /** Stage-2 input: a signal from stage 1 (in-process, or read from the internal topic). */
-  onSignal(s: Signal): boolean {
+  /** Stage-2 input: a signal from stage 1 (in-process, or read from the internal topic's `partition`). */
+  onSignal(s: Signal, partition = 0): boolean {
     const fleet = this.fleet;
     if (fleet === undefined) return false;
-    if (s.ms < this.fleetClock.watermark) {
-      this.late++;
-      lateTotal.inc({ stage: 'fleet' });
-      if (s.ms < this.fleetClock.newest - this.horizonMs) {
-        this.dropped++;
-        droppedTotal.inc({ stage: 'horizon' });
-        return false;
-      }
-    }
-    const wm = this.fleetClock.observe(s.ms);
+    const clock = this.clockOf(this.fleetClocks, partition);
+    if (s.ms < clock.watermark && !this.admitLate(clock, s.ms, 'fleet')) return false;
+    clock.observe(s.ms);
+    const wm = this.watermarkOf(this.fleetClocks);
     this.signals++;
     fleet.onSignal(s, wm);
     this.emitter.sweep(wm);
     return true;
+  }
+
+  /**
+   * Behind its partition's watermark: still counted into its own buckets while some window holds
+   * them (a lagging shipper must not blind the detector); dropped beyond the horizon.
+   */
+  private admitLate(clock: EventClock, ms: number, stage: string): boolean {
+    this.late++;
+    lateTotal.inc({ stage });
+    if (ms >= clock.newest - this.horizonMs) return true;
+    this.dropped++;
+    droppedTotal.inc({ stage: 'horizon' });
+    return false;
+  }
+
+  private clockOf(clocks: EventClock[], partition: number): EventClock {
+    let c = clocks[partition];
+    if (c === undefined) {
+      const w = this.cfg.window;
+      c = new EventClock(this.latenessMs, w.host_skew_s, w.max_future_s * 1000);
+      clocks[partition] = c;
+    }
+    return c;
+  }
+
+  /** Forgets the clocks of partitions this process no longer holds, so they do not hold the watermark back. */
+  retainPartitions(events: readonly number[], signals: readonly number[]): void {
+    const keep = (clocks: EventClock[], ps: readonly number[]) => {
+      for (let i = 0; i < clocks.length; i++) if (!ps.includes(i)) delete clocks[i];
+    };
+    keep(this.clocks, events);
+    keep(this.fleetClocks, signals);
+  }
+
+  /** The watermark of the stage: the smallest over its partitions (Flink's rule for parallel inputs). */
+  private watermarkOf(clocks: EventClock[]): number {
+    let wm = Number.POSITIVE_INFINITY;
+    for (const c of clocks) if (c !== undefined && c.watermark < wm) wm = c.watermark;
+    return wm;
   }
 
   /** A decision read back from the decisions topic (see DecisionPolicy.observe). */
@@ -138,7 +165,9 @@ export class DetectEngine {
 
   /** Newest event time seen by either stage (ms; -Infinity before any). */
   get newestMs(): number {
-    return Math.max(this.clock.newest, this.fleetClock.newest);
+    let n = Number.NEGATIVE_INFINITY;
+    for (const c of [...this.clocks, ...this.fleetClocks]) if (c !== undefined && c.newest > n) n = c.newest;
+    return n;
   }
 
   /** Publishes counters that are cheaper to set in batches than per event. */

@@ -22,8 +22,8 @@ export class FleetStage {
       emitter,
       Math.max(1000, Math.floor(cfg.window.max_sources / 4)),
     );
-    this.distributed = new DhaDistributed(cfg.dha_distributed, emitter);
-    this.bounce = new BounceStorm(cfg.bounce_storm, emitter);
+    this.distributed = new DhaDistributed(cfg.dha_distributed, emitter, cfg.window.allowed_lateness_s);
+    this.bounce = new BounceStorm(cfg.bounce_storm, emitter, cfg.window.allowed_lateness_s);
   }
 
   onSignal(s: Signal, watermarkMs: number): void {

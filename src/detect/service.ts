@@ -55,6 +55,7 @@ export class DetectService {
     signals: [],
   };
   private metricsTimer?: NodeJS.Timeout;
+  private heldKey = '';
   /** Counters for tests and the final log line. */
   readonly stats = { events: 0, signals: 0, invalid: 0, rebuilt: 0, decisions: 0, detections: 0 };
 
@@ -188,7 +189,7 @@ export class DetectService {
           dead.push(this.fault(ev, m, topic));
           continue;
         }
-        this.engine.onEvent(ev, wall);
+        this.engine.onEvent(ev, wall, partition);
         this.stats.events++;
       }
     } else {
@@ -198,14 +199,24 @@ export class DetectService {
           dead.push(this.fault(s, m, topic));
           continue;
         }
-        this.engine.onSignal(s);
+        this.engine.onSignal(s, partition);
         this.stats.signals++;
       }
     }
+    this.retain();
     const newest = this.engine.newestMs;
     if (Number.isFinite(newest)) lagSeconds.set(Math.max(0, (wall - newest) / 1000));
     await this.publish(dead);
     this.nextOffset.set(tp, BigInt(msgs.at(-1)!.offset) + 1n);
+  }
+
+  private retain(): void {
+    const held = this.consumer?.assignment() ?? [];
+    const key = held.map((p) => `${p.topic}:${p.partition}`).join(',');
+    if (key === this.heldKey || held.length === 0) return;
+    this.heldKey = key;
+    const of = (topic: string) => held.filter((p) => p.topic === topic).map((p) => p.partition);
+    this.engine.retainPartitions(of(this.topics.events), of(this.cfg.detect.internal_topic));
   }
 
   /** Re-reads the horizon before `to` on one partition into the engine, output muted. */
@@ -234,10 +245,10 @@ export class DetectService {
         for (const m of msgs) {
           if (topic === this.topics.events) {
             const ev = decodeMailEvent(m.value);
-            if (typeof ev !== 'string') this.engine.onEvent(ev);
+            if (typeof ev !== 'string') this.engine.onEvent(ev, undefined, partition);
           } else if (m.value !== null) {
             const s = decodeSignal(m.value);
-            if (typeof s !== 'string') this.engine.onSignal(s);
+            if (typeof s !== 'string') this.engine.onSignal(s, partition);
           }
           n++;
         }

@@ -17,7 +17,10 @@ const LABEL: Record<(typeof KINDS)[number], string> = {
  * only when decide_top_n > 0.
  */
 export class BounceStorm {
+  /** Buckets in the window compared with the baseline. */
   private readonly buckets: number;
+  /** Buckets kept: an hour or the window, whichever is longer, so late signals still find theirs. */
+  private readonly ringLen: number;
   private readonly bucketMs: number;
   private readonly alpha: number;
   private readonly rings = KINDS.map(() => new Uint32Array(0));
@@ -26,6 +29,8 @@ export class BounceStorm {
   /** Buckets folded into each baseline, for the bias correction of a young EWMA. */
   private readonly learned = KINDS.map(() => 0);
   private epoch = Number.NEGATIVE_INFINITY;
+  private first = Number.POSITIVE_INFINITY;
+  private readonly lateBuckets: number;
   private readonly sources = new Map<string, { n: number; lastMs: number; hosts: Set<string> }>();
   private readonly ids: string[] = [];
   private readonly hosts = new Set<string>();
@@ -33,11 +38,14 @@ export class BounceStorm {
   constructor(
     private readonly cfg: DetectConfig['bounce_storm'],
     private readonly emitter: Emitter,
+    latenessS: number,
   ) {
     this.bucketMs = cfg.bucket_s * 1000;
     this.buckets = Math.max(1, Math.ceil(cfg.window_s / cfg.bucket_s));
     this.alpha = 1 - 2 ** (-cfg.bucket_s / cfg.baseline_half_life_s);
-    for (let i = 0; i < KINDS.length; i++) this.rings[i] = new Uint32Array(this.buckets);
+    this.ringLen = Math.max(this.buckets, Math.ceil(3600 / cfg.bucket_s));
+    this.lateBuckets = Math.min(Math.ceil(latenessS / cfg.bucket_s), this.ringLen - 2);
+    for (let i = 0; i < KINDS.length; i++) this.rings[i] = new Uint32Array(this.ringLen);
   }
 
   onSignal(s: Signal): void {
@@ -45,14 +53,17 @@ export class BounceStorm {
     const k = KINDS.indexOf(s.t as (typeof KINDS)[number]);
     if (k < 0) return;
     const bucket = Math.floor(s.ms / this.bucketMs);
-    if (this.epoch === Number.NEGATIVE_INFINITY) this.epoch = bucket;
-    if (bucket <= this.epoch - this.buckets) {
+    if (this.epoch === Number.NEGATIVE_INFINITY) {
+      this.epoch = bucket;
+      this.first = bucket;
+    }
+    if (bucket <= this.epoch - this.ringLen) {
       droppedTotal.inc({ stage: 'bounce' });
       return;
     }
     this.advance(bucket);
     const ring = this.rings[k]!;
-    ring[bucket % this.buckets]!++;
+    ring[bucket % this.ringLen]!++;
     this.hosts.add(s.h);
     if (s.id !== undefined) {
       if (this.ids.length >= 5) this.ids.shift();
@@ -68,8 +79,10 @@ export class BounceStorm {
       }
     }
 
+    // The window ending at this signal's bucket: a late signal is judged where it belongs.
     let count = 0;
-    for (let i = 0; i < this.buckets; i++) count += ring[i]!;
+    const oldest = this.epoch - this.ringLen;
+    for (let b = bucket; b > bucket - this.buckets && b > oldest; b--) count += ring[b % this.ringLen]!;
     const weight = 1 - (1 - this.alpha) ** this.learned[k]!;
     const base = weight > 0 ? (this.baseline[k]! / weight) * this.buckets : 0;
     const threshold = Math.max(this.cfg.min_count, this.cfg.factor * base);
@@ -126,29 +139,30 @@ export class BounceStorm {
     return all.slice(0, n);
   }
 
+  /** Moves the rings to `bucket`; a bucket folds into its baseline once the allowed lateness has passed it. */
   private advance(bucket: number): void {
     if (bucket <= this.epoch) return;
     const steps = bucket - this.epoch;
+    const n = this.ringLen;
+    const loops = Math.min(steps, n + this.lateBuckets + 1);
     for (let k = 0; k < KINDS.length; k++) {
       const ring = this.rings[k]!;
-      let base = this.baseline[k]!;
-      for (let i = 1; i <= Math.min(steps, this.buckets); i++) {
-        const done = ring[(this.epoch + i - 1) % this.buckets]!;
-        if (!this.storming[k]) {
-          base += this.alpha * (done - base);
+      for (let i = 1; i <= loops; i++) {
+        const b = this.epoch + i;
+        const final = b - 1 - this.lateBuckets;
+        if (final >= this.first && !this.storming[k]) {
+          this.baseline[k]! += this.alpha * ((i > n ? 0 : ring[final % n]!) - this.baseline[k]!);
           this.learned[k]!++;
         }
-        ring[(this.epoch + i) % this.buckets] = 0;
+        ring[b % n] = 0;
       }
-      if (steps > this.buckets && !this.storming[k]) {
-        base *= (1 - this.alpha) ** (steps - this.buckets);
-        this.learned[k]! += steps - this.buckets;
+      if (steps > loops && !this.storming[k]) {
+        this.baseline[k]! *= (1 - this.alpha) ** (steps - loops);
+        this.learned[k]! += steps - loops;
       }
-      if (steps >= this.buckets) ring.fill(0);
-      this.baseline[k] = base;
     }
-    const windowStart = (bucket - this.buckets + 1) * this.bucketMs;
-    for (const [ip, s] of this.sources) if (s.lastMs < windowStart) this.sources.delete(ip);
+    const oldestMs = (bucket - n + 1) * this.bucketMs;
+    for (const [ip, s] of this.sources) if (s.lastMs < oldestMs) this.sources.delete(ip);
     if (steps >= this.buckets) this.hosts.clear();
     this.epoch = bucket;
   }

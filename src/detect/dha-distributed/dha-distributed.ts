@@ -21,7 +21,10 @@ interface DomainState {
   baseline: number;
   /** Buckets folded into the baseline (its warm-up). */
   learned: number;
-  harvesting: boolean;
+  /** First bucket the domain was seen in: nothing before it is folded. */
+  first: number;
+  /** hot[b % B] === b: bucket b ended a rate window above the threshold (a harvest was under way). */
+  hot: Int32Array;
   sources: Map<string, SourceTally>;
 }
 
@@ -38,16 +41,20 @@ export class DhaDistributed {
   private readonly windowMs: number;
   private readonly alpha: number;
   private readonly recent: number;
+  /** Buckets a late signal may still reach (allowed lateness), before a bucket is final. */
+  private readonly lateBuckets: number;
 
   constructor(
     private readonly cfg: DetectConfig['dha_distributed'],
     private readonly emitter: Emitter,
+    latenessS: number,
     private readonly maxDomains = 100_000,
   ) {
     this.bucketMs = cfg.bucket_s * 1000;
     this.buckets = Math.max(1, Math.ceil(cfg.window_s / cfg.bucket_s));
     this.windowMs = this.buckets * this.bucketMs;
     this.alpha = 1 - 2 ** (-cfg.bucket_s / cfg.baseline_half_life_s);
+    this.lateBuckets = Math.min(Math.ceil(latenessS / cfg.bucket_s), this.buckets - 2);
     this.recent = Math.min(this.buckets, Math.max(1, Math.ceil(cfg.rate_window_s / cfg.bucket_s)));
   }
 
@@ -67,9 +74,10 @@ export class DhaDistributed {
       d = {
         ring: new Uint32Array(this.buckets),
         epoch: bucket,
+        first: bucket,
         baseline: 0,
         learned: 0,
-        harvesting: false,
+        hot: new Int32Array(this.buckets).fill(-1),
         sources: new Map(),
       };
       this.domains.set(domain, d);
@@ -97,42 +105,57 @@ export class DhaDistributed {
     if (s.id !== undefined && src.ids.length < 5) src.ids.push(s.id);
     if (!src.hosts.includes(s.h) && src.hosts.length < 16) src.hosts.push(s.h);
 
-    const total = this.total(d, this.recent);
+    // Judged at the signal's own bucket, not at the newest one: signals from stage-1 partitions
+    // that run behind others still land in (and light up) the right part of the window.
+    const total = this.total(d, bucket, this.recent);
     const threshold = this.threshold(d);
-    if (!d.harvesting) {
-      if (total < threshold) return;
-      d.harvesting = true;
-      this.emitter.fire({
-        detector: 'dha_distributed',
-        subject: domain,
-        subjectKind: 'domain',
-        reason: `${total} unknown recipients at ${domain} within ${this.cfg.rate_window_s} s, baseline ${this.baselineWindow(d).toFixed(1)}: harvest under way`,
-        confidence: this.cfg.confidence,
-        evidence: {
-          counts: {
-            user_unknown: total,
-            user_unknown_window: this.total(d, this.buckets),
-            sources: d.sources.size,
+    if (total >= threshold && !this.isHot(d, bucket)) {
+      const episode = !this.hotNear(d, bucket);
+      d.hot[bucket % this.buckets] = bucket;
+      if (episode || !this.emitter.quiet('dha_distributed', domain, s.ms)) {
+        this.emitter.fire({
+          detector: 'dha_distributed',
+          subject: domain,
+          subjectKind: 'domain',
+          reason: `${total} unknown recipients at ${domain} within ${this.cfg.rate_window_s} s, baseline ${this.baselineWindow(d).toFixed(1)}: harvest under way`,
+          confidence: this.cfg.confidence,
+          evidence: {
+            counts: {
+              user_unknown: total,
+              user_unknown_window: this.total(d, d.epoch, this.buckets),
+              sources: d.sources.size,
+            },
+            window_s: this.cfg.rate_window_s,
+            threshold: { unknown: threshold, factor: this.cfg.factor, baseline: this.baselineWindow(d) },
+            sample_event_ids: src.ids.slice(0, 5),
           },
-          window_s: this.cfg.rate_window_s,
-          threshold: { unknown: threshold, factor: this.cfg.factor, baseline: this.baselineWindow(d) },
-          sample_event_ids: src.ids.slice(0, 5),
-        },
-        atMs: s.ms,
-        windowMs: this.windowMs,
-      });
+          atMs: s.ms,
+          windowMs: this.windowMs,
+        });
+      }
       // Sources that probed before the harvest was recognized take part too.
-      for (const [ip, t] of d.sources) this.checkSource(domain, ip, t, s.ms);
-    } else if (total < threshold * 0.8) {
-      d.harvesting = false;
-    } else {
-      this.checkSource(domain, s.ip, src, s.ms);
+      for (const [ip, t] of d.sources) this.checkSource(d, domain, ip, t, s.ms);
+    } else if (this.hotNear(d, bucket)) {
+      this.checkSource(d, domain, s.ip, src, s.ms);
     }
   }
 
-  private checkSource(domain: string, ip: string, t: SourceTally, atMs: number): void {
+  private isHot(d: DomainState, bucket: number): boolean {
+    return d.hot[bucket % this.buckets] === bucket;
+  }
+
+  /** A hot bucket within a window of `bucket` (either side): the harvest the source's probes belong to. */
+  private hotNear(d: DomainState, bucket: number): boolean {
+    for (let i = 0; i < this.buckets; i++) {
+      const h = d.hot[i]!;
+      if (h >= 0 && Math.abs(h - bucket) < this.buckets) return true;
+    }
+    return false;
+  }
+
+  private checkSource(d: DomainState, domain: string, ip: string, t: SourceTally, atMs: number): void {
     if (t.unk < this.cfg.source_min_unknown || t.acc > this.cfg.source_max_accepted) return;
-    if (atMs - t.lastMs > this.windowMs) return;
+    if (!this.hotNear(d, Math.floor(t.lastMs / this.bucketMs))) return;
     if (this.emitter.quiet('dha_distributed', ip, atMs)) return;
     this.emitter.fire({
       detector: 'dha_distributed',
@@ -160,31 +183,25 @@ export class DhaDistributed {
   }
 
   /** Moves the domain's ring to `bucket`, folding completed buckets into the baseline. */
+  /**
+   * Moves the domain's ring to `bucket`. A bucket folds into the baseline only once no late signal
+   * can reach it any more (allowed lateness behind the newest), so partitions running a little
+   * behind others still count in the baseline.
+   */
   private advance(d: DomainState, bucket: number, ms: number): void {
     if (bucket <= d.epoch) return;
     const steps = bucket - d.epoch;
-    for (let i = 1; i <= steps; i++) {
+    const loops = Math.min(steps, this.buckets + this.lateBuckets + 1);
+    for (let i = 1; i <= loops; i++) {
       const b = d.epoch + i;
-      // The bucket leaving the ring is the oldest; a bucket is "completed" once we move past it.
-      const done = d.ring[(b - 1) % this.buckets]!;
-      if (!d.harvesting || !this.warm(d)) {
-        // Clipped once warm: a harvest ramping up slowly must not raise its own bar.
-        const perBucket = this.perBucket(d);
-        const x = this.warm(d) ? Math.min(done, Math.max(1, perBucket) * this.cfg.factor) : done;
-        d.baseline += this.alpha * (x - d.baseline);
-        d.learned++;
-      }
-      if (i >= this.buckets) {
-        // A long gap: the rest of it is empty buckets; decay the baseline in one step.
-        const rest = steps - i;
-        if ((!d.harvesting || !this.warm(d)) && rest > 0) {
-          d.baseline *= (1 - this.alpha) ** rest;
-          d.learned += rest;
-        }
-        d.ring.fill(0);
-        break;
-      }
+      const final = b - 1 - this.lateBuckets;
+      if (final >= d.first) this.fold(d, i > this.buckets ? 0 : d.ring[final % this.buckets]!, final);
       d.ring[b % this.buckets] = 0;
+    }
+    if (steps > loops) {
+      // A long gap of empty buckets: decay the baseline in one step.
+      d.baseline *= (1 - this.alpha) ** (steps - loops);
+      d.learned += steps - loops;
     }
     d.epoch = bucket;
     // Sources whose window has passed leave the domain (Map order is insertion order: oldest first).
@@ -194,10 +211,20 @@ export class DhaDistributed {
     }
   }
 
-  /** Unknown recipients in the n newest buckets. */
-  private total(d: DomainState, n: number): number {
+  private fold(d: DomainState, count: number, bucket: number): void {
+    const warm = this.warm(d);
+    if (warm && this.isHot(d, bucket)) return;
+    // Clipped once warm: a harvest ramping up slowly must not raise its own bar.
+    const x = warm ? Math.min(count, Math.max(1, this.perBucket(d)) * this.cfg.factor) : count;
+    d.baseline += this.alpha * (x - d.baseline);
+    d.learned++;
+  }
+
+  /** Unknown recipients in the n buckets ending at `bucket` (those the ring still holds). */
+  private total(d: DomainState, bucket: number, n: number): number {
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += d.ring[(d.epoch - i + this.buckets * 1024) % this.buckets]!;
+    const oldest = d.epoch - this.buckets;
+    for (let b = bucket; b > bucket - n && b > oldest; b--) sum += d.ring[b % this.buckets]!;
     return sum;
   }
 

@@ -1,0 +1,164 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Bus } from '../../src/bus/bus.js';
+import { MemoryBus } from '../../src/bus/memory.js';
+import { validate } from '../../src/config/load.js';
+import { DetectService } from '../../src/detect/service.js';
+import { registry } from '../../src/metrics/registry.js';
+import type { TrafficSpec } from '../../src/traffic/generator.js';
+import { runScenario } from './run-scenario.js';
+import { decisionsByTarget, produceEvents, readTopic, settle } from './service-harness.js';
+
+// The detect service on the in-process bus: the same code path as with Kafka (two stages joined by
+// the re-keyed topic, dead letters, decisions read back), minus the Kafka-only partition rebuild.
+
+const spec: TrafficSpec = {
+  seed: 77,
+  start: '2026-03-02T08:00:00Z',
+  duration_s: 7200,
+  legit: { senders: 500, messages_per_hour: 6000, typo_rate: 0.01 },
+  attacks: [
+    { kind: 'dha_single', actor: 'harvester', ip: '203.0.113.66', start_s: 4000, unknown: 40 },
+    {
+      kind: 'dha_prefix',
+      actor: 'subnet',
+      net24: '198.51.100',
+      sources: 10,
+      unknown_each: 4,
+      start_s: 4200,
+      duration_s: 1200,
+    },
+    {
+      kind: 'dha_distributed',
+      actor: 'botnet',
+      bots: 120,
+      start_s: 4500,
+      duration_s: 1800,
+      domain: 'example.org',
+    },
+  ],
+};
+
+function quietLog() {
+  const lines: string[] = [];
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(c, _e, cb) {
+        lines.push(String(c));
+        cb();
+      },
+    }),
+  );
+  return { log, lines };
+}
+
+let bus: Bus | undefined;
+afterEach(async () => {
+  await bus?.close();
+  bus = undefined;
+});
+
+describe('detect service on the memory bus', () => {
+  it('two members in one group decide the same targets as the in-process engine; invalid messages go to the DLQ', async () => {
+    const cfg = validate({}, 'test');
+    const direct = runScenario(spec, cfg.detect);
+    const expected = new Set(direct.decisions.map((d) => d.target));
+    expect(expected.has('203.0.113.66')).toBe(true);
+    expect(expected.has('198.51.100.0/24')).toBe(true);
+    expect(direct.decisions.filter((d) => d.detector === 'dha_distributed').length).toBeGreaterThan(100);
+
+    bus = new MemoryBus({ partitions: 4 });
+    const a = quietLog();
+    const b = quietLog();
+    const s1 = new DetectService(cfg, { bus, log: a.log });
+    const s2 = new DetectService(cfg, { bus, log: b.log });
+    await s1.start();
+    await s2.start();
+    const junk = [
+      { key: 'x', value: 'not json' },
+      { key: 'x', value: '{"kind":"connect"}' },
+      { key: 'x', value: '{"kind":"connect","raw":"","ts":"yesterday"}' },
+      { key: 'x', value: '{"kind":"connect","raw":"","ts":"2026-03-02T08:00:00Z","client_ip":"999.1.1.1"}' },
+      { key: 'x', value: '[1,2]' },
+      { key: 'x', value: 'not json either' },
+    ];
+    await produceEvents(bus, cfg, direct.traffic.events, junk, () => s1.stats.events + s2.stats.events);
+    const total = direct.traffic.events.length + junk.length;
+    await settle(
+      () => [
+        s1.stats.events + s2.stats.events + s1.stats.invalid + s2.stats.invalid,
+        s1.stats.signals + s2.stats.signals,
+      ],
+      ([n]) => n === total,
+    );
+    // Both members took part.
+    expect(s1.stats.events).toBeGreaterThan(0);
+    expect(s2.stats.events).toBeGreaterThan(0);
+
+    const decided = decisionsByTarget(await readTopic(bus, cfg.bus.topics.decisions, () => false, 1500));
+    expect(new Set(decided.keys())).toEqual(expected);
+    for (const d of decided.values()) {
+      expect(d.reply).toMatch(/^4\d\d /);
+      expect(d.state).toBe('active');
+    }
+
+    const dead = await readTopic(bus, cfg.bus.topics.dead_letter, (m) => m.length >= junk.length, 10_000);
+    expect(dead.map((m) => m.headers.fault).sort()).toEqual([
+      'client_ip',
+      'json',
+      'json',
+      'not_object',
+      'raw',
+      'ts',
+    ]);
+    expect(dead.every((m) => m.headers.source_topic === cfg.bus.topics.events)).toBe(true);
+    // Logged once per kind of fault (json twice in the input, once in the log).
+    const logged = [...a.lines, ...b.lines]
+      .filter((l) => l.includes('dead-letter'))
+      .map((l) => JSON.parse(l).fault);
+    expect(logged.sort()).toEqual(['client_ip', 'json', 'not_object', 'raw', 'ts']);
+    const m = await registry.getSingleMetric('mizugiwa_detect_invalid_messages_total')?.get();
+    expect(m?.values.find((v) => v.labels.fault === 'json')?.value).toBeGreaterThanOrEqual(2);
+
+    await s1.close();
+    await s2.close();
+  }, 180_000);
+
+  it('a restarted member reads the decisions topic back and does not decide an active target again', async () => {
+    const cfg = validate({}, 'test');
+    const attack: TrafficSpec = {
+      seed: 5,
+      start: '2026-03-02T08:00:00Z',
+      duration_s: 1800,
+      attacks: [
+        { kind: 'dha_single', actor: 'h', ip: '203.0.113.66', start_s: 60, unknown: 30, interval_s: 5 },
+      ],
+    };
+    const events = runScenario(attack).traffic.events;
+    bus = new MemoryBus({ partitions: 4 });
+    const first = new DetectService(cfg, { bus, log: quietLog().log });
+    await first.start();
+    await produceEvents(bus, cfg, events.slice(0, Math.floor(events.length / 2)));
+    await settle(
+      () => first.stats.events,
+      (n) => n === Math.floor(events.length / 2),
+    );
+    expect(first.stats.decisions).toBe(1);
+    await first.close();
+
+    // A new member of the same group (state lost) sees the rest of the attack.
+    const second = new DetectService(cfg, { bus, log: quietLog().log });
+    await second.start();
+    expect(second.engine.policy.activeFor('203.0.113.66')).toBeDefined();
+    await produceEvents(bus, cfg, events.slice(Math.floor(events.length / 2)));
+    await settle(
+      () => second.stats.events,
+      (n) => n === events.length - Math.floor(events.length / 2),
+    );
+    const all = await readTopic(bus, cfg.bus.topics.decisions, () => false, 1500);
+    expect(new Set(all.map((m) => JSON.parse(m.value!.toString()).id)).size).toBe(1);
+    await second.close();
+  }, 120_000);
+});
