@@ -4,7 +4,7 @@
 import type { RejectReason } from '../event/mail-event.js';
 
 const USER_UNKNOWN =
-  /User unknown|Unknown user|unknown user|user unknown|undeliverable address|Unrouteable address|No such user|no such user|[Uu]ser doesn't exist|[Mm]ailbox (?:unavailable|not found|does not exist)|[Rr]ecipient (?:unknown|not found|does not exist)|Invalid recipient|[Uu]nknown (?:local|virtual) user/;
+  /user unknown|unknown user|undeliverable address|unrouteable address|no such (?:user|mailbox|recipient)|user doesn't exist|user does not exist|mailbox (?:unavailable|not found|does not exist)|recipient (?:unknown|not found|does not exist)|invalid recipient|unknown (?:local|virtual) user/i;
 const RELAY =
   /Relay access denied|[Rr]elaying denied|relay not permitted|[Rr]elay(?:ing)? not (?:permitted|allowed)/;
 const RBL =

@@ -13,6 +13,8 @@ describe('unknown-user rejections are always reason user_unknown', () => {
     '2026-11-27T10:00:03.000001+00:00 mx2 sendmail[1]: 5ARA10aB004339: ruleset=check_rcpt, arg1=<a@example.org>, relay=[192.0.2.1], reject=550 5.1.1 <a@example.org>... User unknown',
     '2026-11-27 10:02:04 H=(x) [192.0.2.1]:5 F=<s@x.example> rejected RCPT <a@example.org>: Unrouteable address',
     '2026-11-27 10:02:04 H=(x) [192.0.2.1]:5 F=<s@x.example> rejected RCPT <a@example.org>: unknown user',
+    '2026-11-27 10:02:04 H=(x) [192.0.2.1]:5 F=<s@x.example> rejected RCPT <a@example.org>: No Such User Here',
+    '2026-11-27 10:02:04 H=(x) [192.0.2.1]:5 F=<s@x.example> temporarily rejected RCPT <a@example.org>: Unrouteable address',
   ])('%s', (line) => {
     const ev = p().parse(line);
     expect(ev.kind).toBe('reject');
