@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
+  Consumer as PlatformaticConsumer,
+  MessagesStreamModes,
   compatibilityPartitioner,
   ProduceAcks,
   Producer as PlatformaticProducer,
@@ -178,6 +180,31 @@ async function rawPlatformatic(brokers: string[], topic: string, records: BusRec
   return rate;
 }
 
+/** Peer: @platformatic/kafka consumer stream from the earliest offset, autocommit (no per-batch commit). */
+async function rawPlatformaticConsume(brokers: string[], topic: string, n: number): Promise<Rate> {
+  const consumer = new PlatformaticConsumer({
+    groupId: `${topic}-platformatic-reader`,
+    clientId: 'bench-platformatic-consumer',
+    bootstrapBrokers: brokers,
+  });
+  const stream = await consumer.consume({
+    topics: [topic],
+    mode: MessagesStreamModes.EARLIEST,
+    autocommit: true,
+  });
+  let seen = 0;
+  let done: ((n: number) => Rate) | undefined;
+  for await (const m of stream) {
+    done ??= measure();
+    if (m.value && m.value.length > 0) seen++;
+    if (seen >= n) break;
+  }
+  const rate = done!(n);
+  await stream.close();
+  await consumer.close(true);
+  return rate;
+}
+
 async function main(): Promise<void> {
   const records = makeRecords(N);
   const avg = records.reduce((a, r) => a + Buffer.byteLength(r.value as string), 0) / records.length;
@@ -241,6 +268,10 @@ async function main(): Promise<void> {
       add(
         'peer: @platformatic/kafka send, 2000 per request (acks=all, idempotent)',
         await rawPlatformatic(brokers, topic, records),
+      );
+      add(
+        'peer: @platformatic/kafka consumer stream (autocommit)',
+        await rawPlatformaticConsume(brokers, topic, N),
       );
     }
     if (!only || only === 'memory') {
