@@ -10,16 +10,17 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
-  Consumer as PlatformaticConsumer,
-  MessagesStreamModes,
   compatibilityPartitioner,
-  ProduceAcks,
+  MessagesStreamModes,
+  Consumer as PlatformaticConsumer,
   Producer as PlatformaticProducer,
+  ProduceAcks,
   stringSerializers,
 } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
+
 import type { Bus, BusRecord, ProducerOptions } from '../../src/bus/bus.js';
 import { KafkaBus } from '../../src/bus/kafka.js';
 import { MemoryBus } from '../../src/bus/memory.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
-import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
 import type { OutMessage, ProduceTransport } from './kafka-transport.js';
+import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
 import { checkTopicName, type PreparedRecord, prepareRecord } from './record.js';
 
 export interface KafkaProducerSettings {

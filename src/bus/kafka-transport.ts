@@ -1,7 +1,7 @@
 import {
   compatibilityPartitioner,
-  ProduceAcks,
   Producer as PlatformaticProducer,
+  ProduceAcks,
   stringSerializer,
 } from '@platformatic/kafka';
 import type { CompressionTypes, Kafka as KafkaClient } from 'kafkajs';

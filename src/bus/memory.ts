@@ -14,8 +14,8 @@ import { MemoryGroup, MemoryMember } from './memory-group.js';
 import { MemoryTopic } from './memory-log.js';
 import {
   consumerLag,
-  produceErrors,
   producedRecords,
+  produceErrors,
   retainedRecords,
   scrapeHooks,
   sendWaitSeconds,

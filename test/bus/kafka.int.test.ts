@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { configSchema } from '../../src/config/config.js';
 import { createBus } from '../../src/bus/create.js';
 import type { KafkaBusOptions } from '../../src/bus/kafka.js';
-import { Collector, defineBusContract, unique } from './contract.js';
+import { configSchema } from '../../src/config/config.js';
 import { registry } from '../../src/metrics/registry.js';
+import { Collector, defineBusContract, unique } from './contract.js';
 import { kafkaBusConfig } from './kafka-config.js';
 
 // A short heartbeat so an idle member notices a rebalance within a second or two.
