@@ -40,6 +40,7 @@ export interface TopicSpec {
 export interface ProducerOptions {
   /** How long to wait to fill a batch. */
   lingerMs?: number;
+  /** Kafka: none or gzip; the others are refused (this bus' kafkajs consumers could not read them). */
   compression?: 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
   /** Kafka: a batch is sent once it holds this many bytes of keys, values and headers, even before lingerMs. */
   maxBatchBytes?: number;
@@ -78,7 +79,11 @@ export interface BatchContext {
 export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void>;
 
 export interface Consumer {
-  /** Starts consuming in the background; resolves when running. A handler that throws is retried (not committed). */
+  /**
+   * Starts consuming in the background; resolves when running (joined the group, and the start
+   * of a group without commits is fixed: what is sent afterwards is seen). A handler that throws
+   * gets the same batch again after a backoff (not committed).
+   */
   run(handler: BatchHandler): Promise<void>;
   /** The partitions currently assigned to this member (empty before `run` and after `close`). */
   assignment(): TopicPartition[];
