@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import type { OutMessage, ProduceTransport } from './kafka-transport.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
-import { checkTopicName, type PreparedRecord, prepareRecord } from './record.js';
+import { checkRecordSizes, checkTopicName, type PreparedRecord, prepareRecord } from './record.js';
 
 export interface KafkaProducerSettings {
   lingerMs: number;
@@ -61,15 +61,7 @@ export class KafkaProducer implements Producer {
     if (!Array.isArray(records)) throw new TypeError(`send to ${topic}: records must be an array`);
     const compacted = this.isCompacted(topic);
     const prepared = records.map((r, i) => prepareRecord(topic, i, r, compacted));
-    let bytes = 0;
-    prepared.forEach((r, i) => {
-      if (r.size > this.s.maxRecordBytes) {
-        throw new RangeError(
-          `record ${i} for topic ${topic}: ${r.size} bytes, above the ${this.s.maxRecordBytes} a Kafka record may have`,
-        );
-      }
-      bytes += r.size;
-    });
+    const bytes = checkRecordSizes(topic, prepared, this.s.maxRecordBytes);
     if (prepared.length === 0) return;
     const batches = new Set<Batch>();
     // Records join a batch synchronously (now, or inside `release` when room frees up), so a

@@ -20,7 +20,7 @@ import {
   scrapeHooks,
   sendWaitSeconds,
 } from './metrics.js';
-import { checkTopicName, prepareRecord } from './record.js';
+import { checkRecordSizes, checkTopicName, prepareRecord } from './record.js';
 import { retryPolicy } from './retry.js';
 
 export interface MemoryBusOptions {
@@ -32,6 +32,8 @@ export interface MemoryBusOptions {
    * can be passed by one send's records.
    */
   maxRetainedRecords?: number;
+  /** Larger records are refused at `send`, as the Kafka bus refuses them (same limit, same error). */
+  maxRecordBytes?: number;
   /** Most records handed to a handler in one batch. */
   maxBatchRecords?: number;
   /** Compacted topics: how long a tombstone stays readable (Kafka's delete.retention.ms, 24 h). */
@@ -44,6 +46,7 @@ const DEFAULTS = {
   partitions: 4,
   maxRetainedRecords: 100_000,
   maxBatchRecords: 500,
+  maxRecordBytes: 1_000_000,
   deleteRetentionMs: 86_400_000,
   slowSendWarnMs: 10_000,
 } satisfies Required<MemoryBusOptions>;
@@ -67,7 +70,7 @@ export class MemoryBus implements Bus {
 
   constructor(opts: MemoryBusOptions = {}) {
     this.opts = { ...DEFAULTS, ...stripUndefined(opts) };
-    for (const k of ['partitions', 'maxRetainedRecords', 'maxBatchRecords'] as const) {
+    for (const k of ['partitions', 'maxRetainedRecords', 'maxBatchRecords', 'maxRecordBytes'] as const) {
       const v = this.opts[k];
       if (!Number.isInteger(v) || v < 1)
         throw new RangeError(`memory bus: ${k} must be an integer >= 1, got ${v}`);
@@ -163,6 +166,10 @@ export class MemoryBus implements Bus {
     if (this.closed) throw new Error('memory bus closed');
   }
 
+  get maxRecordBytes(): number {
+    return this.opts.maxRecordBytes;
+  }
+
   get slowSendWarnMs(): number {
     return this.opts.slowSendWarnMs;
   }
@@ -215,6 +222,7 @@ class MemoryProducer implements Producer {
     const t = this.bus.topic(topic);
     if (!Array.isArray(records)) throw new TypeError(`send to ${topic}: records must be an array`);
     const prepared = records.map((r, i) => prepareRecord(topic, i, r, t.compacted));
+    checkRecordSizes(topic, prepared, this.bus.maxRecordBytes);
     if (prepared.length === 0) return;
     const waiting = t.produce(prepared);
     if (waiting) {

@@ -63,3 +63,17 @@ export function prepareRecord(
   }
   return { key, value, headers, size };
 }
+
+/** Refuses records larger than `max` bytes (Kafka: the broker's message.max.bytes would refuse the batch). */
+export function checkRecordSizes(topic: string, records: PreparedRecord[], max: number): number {
+  let bytes = 0;
+  records.forEach((r, i) => {
+    if (r.size > max) {
+      throw new RangeError(
+        `record ${i} for topic ${topic}: ${r.size} bytes, above the ${max} a record may have`,
+      );
+    }
+    bytes += r.size;
+  });
+  return bytes;
+}

@@ -335,6 +335,26 @@ export function defineBusContract(makeBus: () => Promise<Bus>, opts: ContractOpt
     if (opts.exactCompaction) expect(got.messages).toHaveLength(2);
   });
 
+  it('a record just under the size limit is carried whole; one above it is refused with its size', async () => {
+    const topic = unique('big');
+    await bus.ensureTopics([{ topic, partitions: 1 }]);
+    const p = await bus.producer();
+    const big = 'b'.repeat(999_000);
+    await expect(p.send(topic, [{ key: 'k', value: 'x'.repeat(1_000_001) }])).rejects.toThrow(
+      /record 0 for topic .*1000002 bytes, above the 1000000/,
+    );
+    await p.send(topic, [
+      { key: 'k', value: 'small' },
+      { key: 'k', value: big },
+    ]);
+    await p.close();
+    const got = new Collector();
+    await consume({ groupId: unique('g'), topics: [topic], fromBeginning: true }, got.handler);
+    await vi.waitFor(() => expect(got.messages).toHaveLength(2), wait);
+    expect(got.messages[1]!.value!.length).toBe(999_000);
+    expect(got.messages[1]!.value!.equals(Buffer.from(big))).toBe(true);
+  });
+
   it('bad records are refused with an error naming the record; the producer keeps working', async () => {
     const topic = unique('bad');
     const compacted = unique('bad-compact');
