@@ -77,9 +77,10 @@ export function defineBusContract(makeBus: () => Promise<Bus>, opts: ContractOpt
       { key: 'k1', value: 'text value', headers: { source: 'test', n: '1' } },
       { key: null, value: Buffer.from([0, 1, 2, 255]) },
       { key: 'k3', value: '{"json":true}' },
+      { key: 'ü\u0000ß 🙂', value: 'key with NUL and non-ASCII' },
     ]);
     await p.close();
-    await vi.waitFor(() => expect(got.messages).toHaveLength(3), wait);
+    await vi.waitFor(() => expect(got.messages).toHaveLength(4), wait);
     const byKey = new Map(got.messages.map((m) => [m.key, m]));
     const m1 = byKey.get('k1')!;
     expect(m1.topic).toBe(topic);
@@ -92,6 +93,9 @@ export function defineBusContract(makeBus: () => Promise<Bus>, opts: ContractOpt
     expect(m1.timestamp).toBeLessThanOrEqual(Date.now() + 5000);
     expect([...byKey.get(null)!.value!]).toEqual([0, 1, 2, 255]);
     expect(byKey.get('k3')!.value!.toString()).toBe('{"json":true}');
+    const odd = byKey.get('ü\u0000ß 🙂')!;
+    expect(odd.value!.toString()).toBe('key with NUL and non-ASCII');
+    expect(odd.partition).toBe(partitionForKey('ü\u0000ß 🙂', 3));
   });
 
   it("same key, same partition (Kafka's murmur2), in the order sent, across sends", async () => {
