@@ -50,15 +50,22 @@ export class KafkaConsumer implements Consumer {
       }),
     );
     offs.push(this.kc.on(events.STOP, () => (this.assigned = [])));
+    this.stopListening = () => {
+      for (const off of offs) off();
+    };
     // Ready = joined the group and fetched once: a group without commits has then fixed its
     // start (kafkajs resolves "latest" on the first fetch), so what is sent after run() is seen.
     const ready = new Promise<void>((resolve, reject) => {
       let joined = false;
+      const closed = () =>
+        done(new Error(`consumer of group ${this.opts.groupId} closed before it was running`));
       const done = (err?: Error) => {
         for (const off of readyOffs) off();
+        this.stop.signal.removeEventListener('abort', closed);
         if (err) reject(err);
         else resolve();
       };
+      this.stop.signal.addEventListener('abort', closed, { once: true });
       const readyOffs = [
         this.kc.on(events.GROUP_JOIN, ({ payload }) => {
           joined = true;
@@ -86,9 +93,6 @@ export class KafkaConsumer implements Consumer {
       eachBatch: (payload) => this.onBatch(handler, payload),
     });
     await ready;
-    this.stopListening = () => {
-      for (const off of offs) off();
-    };
   }
 
   assignment(): TopicPartition[] {
