@@ -48,6 +48,13 @@ export class KafkaRange {
     return new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
   }
 
+  /** Offsets committed by a consumer group per partition (-1: none yet). */
+  async committed(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const parts = res.find((t) => t.topic === topic)?.partitions ?? [];
+    return new Map(parts.map((p) => [p.partition, BigInt(p.offset)]));
+  }
+
   /** Per partition, the first offset whose timestamp is at or after tsMs (the end when none is). */
   async offsetsAt(topic: string, tsMs: number): Promise<Map<number, bigint>> {
     const offs = await this.admin.fetchTopicOffsetsByTimestamp(topic, tsMs);
