@@ -53,8 +53,11 @@ export const shipSchema = z
       .number()
       .int()
       .min(10)
-      .default(1000)
-      .describe('how often the checkpoint is written when acknowledged offsets moved'),
+      .default(250)
+      .describe(
+        'how often the checkpoint is written when acknowledged offsets moved (a crash re-sends at most ' +
+          'what was acknowledged in this time plus what was in flight)',
+      ),
     poll_interval_ms: z
       .number()
       .int()
@@ -121,17 +124,27 @@ export const shipSchema = z
       .enum(['none', 'gzip', 'snappy', 'lz4', 'zstd'])
       .default('gzip')
       .describe('compression of produced batches (what the bus implementation supports)'),
+    max_in_flight_requests: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(4)
+      .describe(
+        'batches sent to the bus at once; 1 keeps the file order in Kafka even across produce failures ' +
+          '(with more, a batch retried after a failure lands after newer ones; nothing is lost either way)',
+      ),
     max_in_flight_events: z
       .number()
       .int()
       .min(1)
-      .default(50_000)
+      .default(20_000)
       .describe('events read but not yet acknowledged by the bus; reading pauses above this'),
     max_in_flight_bytes: z
       .number()
       .int()
       .min(64 * 1024)
-      .default(64 * 1024 * 1024)
+      .default(32 * 1024 * 1024)
       .describe(
         'bytes (raw lines + encoded events) read but not yet acknowledged; reading pauses above this',
       ),

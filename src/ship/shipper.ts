@@ -15,9 +15,11 @@ import { FileTail, type TailOptions } from './tail.js';
 // Files -> lines -> MailEvents -> batches -> the bus, and back: acknowledgements -> checkpoint.
 //
 // Invariants that make "no line lost" hold:
-// - Batches are sent one at a time, in the order they were filled, and a failed batch is
-//   retried (with backoff) until it is acknowledged. So acknowledgements arrive in file order
-//   and a file's checkpoint offset is simply the end of its last line in the newest acked batch.
+// - Each file keeps its batches' segments in order (a FIFO); its checkpoint offset is the end of
+//   the longest run of acknowledged segments from the front. Up to `max_in_flight_requests`
+//   batches are sent at once (the bus keeps the order of `send` calls); a failed batch is
+//   retried with backoff, after the others in flight have settled, oldest first, until it is
+//   acknowledged, never dropped.
 // - The checkpoint stores only acknowledged offsets; a restart re-reads everything after them
 //   (a crash can duplicate the batch in flight, never drop a line).
 // - A file is followed by its descriptor: after a rename the old file is read to its end (and
@@ -57,16 +59,27 @@ interface Source {
   tail: FileTail | null;
   /** Events of this file in batches not yet acknowledged. */
   inFlight: number;
+  /** This file's part of each batch not yet acknowledged, oldest first. */
+  segments: Segment[];
   /** When it lost its tail (rotated away and drained, truncated, or not found after a restart). */
   detachedAt: number | null;
   updatedAt: string;
 }
 
+interface Segment {
+  /** Offset after the file's last line in the batch. */
+  end: number;
+  /** Events of the file in the batch. */
+  n: number;
+  acked: boolean;
+}
+
 interface Batch {
+  seq: number;
   records: BusRecord[];
   bytes: number;
-  /** Per file: the end of its last line in this batch and how many of its events. */
-  ends: Map<Source, { end: number; n: number }>;
+  /** Per file: its lines in this batch. */
+  ends: Map<Source, Segment>;
 }
 
 export interface ShipperStats {
@@ -95,6 +108,7 @@ export class Shipper {
   private firstStart = false;
 
   private current: Batch | null = null;
+  private batchSeq = 0;
   private readonly ready: Batch[] = [];
   private lingerTimer: NodeJS.Timeout | null = null;
   private inFlightEvents = 0;
@@ -251,6 +265,7 @@ export class Shipper {
         readTo: e.offset,
         tail: null,
         inFlight: 0,
+        segments: [],
         detachedAt: now,
         updatedAt: e.updated_at,
       });
@@ -411,6 +426,7 @@ export class Shipper {
       readTo: tail.committed,
       tail,
       inFlight: 0,
+      segments: [],
       detachedAt: null,
       updatedAt: new Date().toISOString(),
     };
@@ -619,16 +635,20 @@ export class Shipper {
   private add(src: Source, end: number, record: BusRecord, bytes: number): void {
     let b = this.current;
     if (!b) {
-      b = this.current = { records: [], bytes: 0, ends: new Map() };
+      b = this.current = { seq: this.batchSeq++, records: [], bytes: 0, ends: new Map() };
       this.lingerTimer = setTimeout(() => this.seal(), this.cfg.linger_ms);
     }
     b.records.push(record);
     b.bytes += bytes;
-    const e = b.ends.get(src);
-    if (e) {
-      e.end = end;
-      e.n++;
-    } else b.ends.set(src, { end, n: 1 });
+    const seg = b.ends.get(src);
+    if (seg) {
+      seg.end = end;
+      seg.n++;
+    } else {
+      const fresh = { end, n: 1, acked: false };
+      b.ends.set(src, fresh);
+      src.segments.push(fresh);
+    }
     src.inFlight++;
     this.inFlightEvents++;
     this.inFlightBytes += bytes;
@@ -656,55 +676,86 @@ export class Shipper {
   }
 
   private async runSender(): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    const failed: Batch[] = [];
     for (;;) {
+      if (this.abandoned) return;
+      if (failed.length > 0) {
+        // Let the other sends settle, then retry the failed ones oldest first, one at a time.
+        await Promise.all(inflight);
+        failed.sort((a, b) => a.seq - b.seq);
+        while (failed.length > 0) {
+          const b = failed.shift()!;
+          if (!(await this.sendWithRetry(b, this.cfg.retry_initial_ms))) return;
+          this.acked(b);
+        }
+        continue;
+      }
       const batch = this.ready.shift();
       if (!batch) {
-        if (this.abandoned || (this.stopping && !this.current)) return;
+        if (inflight.size === 0 && this.stopping && !this.current) return;
         await new Promise<void>((res) => {
           this.wakeSender = res;
+          if (inflight.size > 0) void Promise.race(inflight).then(res);
         });
         continue;
       }
-      const ok = await this.sendWithRetry(batch);
-      if (!ok) return;
-      this.acked(batch);
+      const p: Promise<void> = this.opts.producer
+        .send(this.opts.topic, batch.records)
+        .then(
+          () => this.acked(batch),
+          (err: unknown) => {
+            this.produceFailed(err, batch, 0);
+            failed.push(batch);
+          },
+        )
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= this.cfg.max_in_flight_requests) await Promise.race(inflight);
     }
   }
 
-  private async sendWithRetry(batch: Batch): Promise<boolean> {
-    let delay = this.cfg.retry_initial_ms;
+  private produceFailed(err: unknown, batch: Batch, retryInMs: number): void {
+    this.s.produceErrors++;
+    m.produceErrors.inc();
+    this.log.warn(
+      { err: (err as Error).message, batch: batch.seq, events: batch.records.length, retry_in_ms: retryInMs },
+      'produce failed; the batch is retried (reading pauses when the in-flight cap is reached)',
+    );
+  }
+
+  /** Sends one batch until it is acknowledged, waiting `delay` (doubling) before each attempt. */
+  private async sendWithRetry(batch: Batch, firstDelay: number): Promise<boolean> {
+    let delay = firstDelay;
     for (let attempt = 1; ; attempt++) {
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, delay);
+        t.unref();
+        this.wakeSender = () => {
+          if (this.abandoned) {
+            clearTimeout(t);
+            res();
+          }
+        };
+      });
       if (this.abandoned) return false;
       try {
         await this.opts.producer.send(this.opts.topic, batch.records);
-        if (attempt > 1) this.log.info({ attempt, events: batch.records.length }, 'produce succeeded again');
+        this.log.info({ attempt, batch: batch.seq, events: batch.records.length }, 'produce succeeded again');
         return true;
       } catch (err) {
-        this.s.produceErrors++;
-        m.produceErrors.inc();
-        this.log.warn(
-          { err: (err as Error).message, attempt, events: batch.records.length, retry_in_ms: delay },
-          'produce failed; reading is paused while the batch is retried',
-        );
-        await new Promise<void>((res) => {
-          const t = setTimeout(res, delay);
-          this.wakeSender = () => {
-            if (this.abandoned) {
-              clearTimeout(t);
-              res();
-            }
-          };
-        });
         delay = Math.min(delay * 2, this.cfg.retry_max_ms);
+        this.produceFailed(err, batch, delay);
       }
     }
   }
 
   private acked(batch: Batch): void {
     const now = new Date().toISOString();
-    for (const [src, { end, n }] of batch.ends) {
-      if (end > src.acked) src.acked = end;
-      src.inFlight -= n;
+    for (const [src, seg] of batch.ends) {
+      seg.acked = true;
+      src.inFlight -= seg.n;
+      while (src.segments.length > 0 && src.segments[0]!.acked) src.acked = src.segments.shift()!.end;
       src.updatedAt = now;
     }
     this.inFlightEvents -= batch.records.length;

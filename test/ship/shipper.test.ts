@@ -149,6 +149,59 @@ describe('Shipper (unit, real files, recording producer)', () => {
     await stop(shipper);
   });
 
+  it('with sends acknowledged out of order and some failing, the checkpoint never passes an unacknowledged line', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const delivered = new Set<number>(); // byte offsets of delivered lines
+    const producer = new RecordingProducer();
+    const chaos = {
+      async send(topic: string, records: Parameters<RecordingProducer['send']>[1]) {
+        await new Promise((r) => setTimeout(r, rand() * 20));
+        if (rand() < 0.2) throw new Error('chaos');
+        await producer.send(topic, records);
+        for (const r of records) delivered.add(Number(JSON.parse(String(r.value)).id.split(':').pop()));
+      },
+      async close() {},
+    };
+    const { shipper } = await ship(
+      dir,
+      { files: [log], batch_max_events: 7, max_in_flight_requests: 8, retry_initial_ms: 1, retry_max_ms: 5 },
+      chaos as unknown as RecordingProducer,
+    );
+    const text = lines(0, 3000);
+    const starts: number[] = [];
+    let off = 0;
+    for (const l of text.split('\n').slice(0, -1)) {
+      starts.push(off);
+      off += Buffer.byteLength(l) + 1;
+    }
+    for (let i = 0; i < 3000; i += 100) appendFileSync(log, lines(i, i + 100));
+    const cpPath = join(dir, 'state', 'checkpoint.json');
+    let checks = 0;
+    while (producer.records.length < 3000 || shipper.stats().inFlightEvents > 0) {
+      const cp = await readCheckpoint(cpPath);
+      const at = cp?.files[0]?.offset ?? 0;
+      // every line that starts before the checkpoint offset was delivered
+      for (const s0 of starts) {
+        if (s0 >= at) break;
+        expect(delivered.has(s0)).toBe(true);
+      }
+      checks++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(checks).toBeGreaterThan(5);
+    expect(new Set(producer.records.map((r) => r.event.raw))).toEqual(new Set(text.trimEnd().split('\n')));
+    expect(shipper.stats().produceErrors).toBeGreaterThan(0);
+    await stop(shipper);
+    expect((await readCheckpoint(cpPath))!.files[0]!.offset).toBe(off);
+  });
+
   it('rename-and-create: reads the old file to its end (late writes too), then the new one from 0', async () => {
     const dir = tmp();
     const log = join(dir, 'maillog');
