@@ -104,8 +104,9 @@ export async function parseStreams(
         buf += `${JSON.stringify(ev)}\n`;
         lines++;
         kinds[ev.kind] = (kinds[ev.kind] ?? 0) + 1;
+        // flush inside the batch: a long-lived output rope would be promoted to the old generation
+        if (buf.length >= OUT_BLOCK) await flush();
       }
-      if (buf.length >= OUT_BLOCK) await flush();
     }
   }
   await flush();
