@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerApiCommand } from '../api/command.js';
 import { registerMigrateCommand } from '../clickhouse/command.js';
 import { registerConfigCommands } from '../config/command.js';
 import { registerDetectCommands } from '../detect/command.js';
@@ -21,6 +22,7 @@ const program = new Command('mizugiwa')
   .configureHelp({ sortSubcommands: true });
 
 registerConfigCommands(program);
+registerApiCommand(program);
 registerDetectCommands(program);
 registerParseCommand(program);
 registerShipCommand(program);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiSchema } from '../api/config.js';
 import { detectSchema } from '../detect/config.js';
 import { storeSchema } from '../store/config.js';
 import { respondSchema } from '../respond/config.js';
@@ -13,6 +14,7 @@ export const configSchema = z
     store: storeSchema.prefault({}),
     respond: respondSchema.prefault({}),
     detect: detectSchema.prefault({}),
+    api: apiSchema.prefault({}),
   })
   .strict();
 

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import type { PostfixMapType } from '../../respond/postfix/access-map.js';
+import { buildFeed, type Feed, type FeedFormat, renderFeed } from '../feed.js';
+import type { ApiContext } from '../server.js';
+import { inForceNow } from './decisions.js';
+
+// The mitigation feed: the active, unexpired, non-whitelisted tempfail entries, through the
+// agents' safety rules, as a Postfix table, a Sendmail access source, or JSON. Never cached.
+
+async function feedOf(ctx: ApiContext, format: FeedFormat): Promise<Feed> {
+  const now = ctx.now();
+  return buildFeed(
+    await inForceNow(ctx),
+    format,
+    { cfg: ctx.cfg.respond.safety, whitelist: ctx.whitelist.targets() },
+    now,
+  );
+}
+
+export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get<{ Querystring: { type?: PostfixMapType } }>(
+    '/feed/postfix',
+    {
+      schema: {
+        summary: 'Postfix check_client_access table of the entries in force',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { type: { type: 'string', enum: ['hash', 'lmdb', 'cidr'] } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const format = { kind: 'postfix', type: req.query.type ?? ctx.cfg.api.feed.postfix_type } as const;
+      const feed = await feedOf(ctx, format);
+      return reply
+        .header('cache-control', 'no-store')
+        .header('x-mizugiwa-entries', String(feed.entries.length))
+        .type('text/plain; charset=utf-8')
+        .send(renderFeed(feed, format));
+    },
+  );
+
+  app.get(
+    '/feed/sendmail',
+    {
+      schema: {
+        summary: 'Sendmail access db source (Connect: keys, ERROR:4.x.x values) of the entries in force',
+        querystring: { type: 'object', additionalProperties: false, properties: {} },
+      },
+    },
+    async (_req, reply) => {
+      const format = { kind: 'sendmail' } as const;
+      const feed = await feedOf(ctx, format);
+      return reply
+        .header('cache-control', 'no-store')
+        .header('x-mizugiwa-entries', String(feed.entries.length))
+        .type('text/plain; charset=utf-8')
+        .send(renderFeed(feed, format));
+    },
+  );
+
+  app.get(
+    '/feed.json',
+    {
+      schema: {
+        summary:
+          'the entries in force as JSON (target, reply, expiry, decision), plus what was skipped and why',
+        querystring: { type: 'object', additionalProperties: false, properties: {} },
+      },
+    },
+    async (_req, reply) =>
+      reply.header('cache-control', 'no-store').send(await feedOf(ctx, { kind: 'json' })),
+  );
+}
