@@ -124,6 +124,7 @@ export class Shipper {
   private wakeSender: (() => void) | null = null;
   private pollRequested = false;
   private nextPoll = 0;
+  private lastPollStart = Date.now();
   private nextRescan = 0;
   private readonly watchers = new Map<string, FSWatcher>();
   private checkpointTimer: NodeJS.Timeout | null = null;
@@ -287,7 +288,37 @@ export class Shipper {
         this.sources.delete(src.fileId);
       }
     }
+    if (cp) {
+      const since = Date.parse(cp.written_at) - this.missedSlackMs();
+      for (const origin of new Set(cp.files.map((f) => f.origin_path))) await this.catchMissed(origin, since);
+    }
     this.checkpointDirty = true;
+  }
+
+  /**
+   * Rotated files beside `origin`, written since `since`, that were never seen: created and
+   * rotated away between two looks (or while the shipper was not running). Content we know is
+   * read from its checkpoint, anything else from 0. An old rotation we finished with is not
+   * taken again: it was last written at least rotate_wait_ms before we let it go, longer ago than
+   * the slack subtracted from `since`.
+   */
+  private async catchMissed(origin: string, since: number): Promise<void> {
+    for (const path of await rotatedSiblings(origin)) {
+      let st: Awaited<ReturnType<typeof stat>>;
+      try {
+        st = await stat(path);
+      } catch {
+        continue;
+      }
+      const key = `${st.dev}:${st.ino}`;
+      if (!st.isFile() || st.mtimeMs < since || this.tails.has(key) || this.skipped.has(key)) continue;
+      this.log.info({ file: path, origin }, 'rotated file not seen before; reading it');
+      await this.consider(path, false);
+    }
+  }
+
+  private missedSlackMs(): number {
+    return Math.min(2000, this.cfg.rotate_wait_ms / 2);
   }
 
   private async rescan(startup: boolean): Promise<void> {
@@ -472,6 +503,7 @@ export class Shipper {
 
   /** Checks every path for rotation and new files; lets go of rotated files that were drained. */
   private async poll(): Promise<void> {
+    const pollStart = Date.now();
     const moved: FileTail[] = [];
     for (const tail of this.tails.values()) {
       if (tail.orphanedAt !== null) continue;
@@ -496,8 +528,11 @@ export class Shipper {
         tail.orphanedAt = Date.now();
         m.rotations.inc({ kind: 'rename' });
         this.log.info({ file: tail.path }, 'file rotated away (renamed or deleted); reading it to its end');
+        const origin = this.sourceOf.get(tail)?.origin ?? tail.path;
+        await this.catchMissed(origin, this.lastPollStart - this.missedSlackMs());
       }
     }
+    this.lastPollStart = pollStart;
     const now = Date.now();
     for (const tail of [...this.tails.values()]) {
       if (tail.orphanedAt === null || !tail.atEof) continue;
@@ -581,6 +616,7 @@ export class Shipper {
         await this.consider(path, false, !this.matched.has(path));
         if (src.tail !== null) break;
       }
+      await this.catchMissed(src.origin, tail.lastCheckedAt - this.missedSlackMs());
       if (src.tail === null && src.readTo < tail.size) {
         this.log.warn(
           { file: src.path, offset: src.readTo, size: tail.size },

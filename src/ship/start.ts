@@ -15,7 +15,6 @@ export function shipProducer(bus: Bus, cfg: Config): Promise<Producer> {
   return bus.producer({
     lingerMs: 0,
     compression: cfg.ship.compression,
-    maxBatchBytes: cfg.ship.batch_max_bytes,
     maxBufferedBytes: Math.max(cfg.ship.max_in_flight_bytes, cfg.ship.batch_max_bytes * 2),
   });
 }

@@ -46,6 +46,8 @@ export class FileTail {
   orphanedAt: number | null = null;
   /** The last read reached the end of the file. */
   atEof = false;
+  /** When a read last found the file as expected (not truncated), ms since epoch. */
+  lastCheckedAt = Date.now();
   private readonly splitter: LineSplitter;
   private closed = false;
 
@@ -136,6 +138,7 @@ export class FileTail {
       if (st.size < pos) return { status: 'truncated', lines: [] };
       this.size = st.size;
       this.atEof = true;
+      this.lastCheckedAt = Date.now();
       return { status: 'eof', lines: [] };
     }
     this.atEof = false;
@@ -148,6 +151,7 @@ export class FileTail {
     if (this.fp !== null && pos > 0 && !(await fingerprintMatches(this.fd, this.fp))) {
       return { status: 'truncated', lines: [] };
     }
+    this.lastCheckedAt = Date.now();
     const before = this.splitter.committed;
     const lines = this.splitter.push(buf.subarray(0, bytesRead));
     if (lines.length > 0 && this.fp === null) {

@@ -171,7 +171,7 @@ describe('Shipper (unit, real files, recording producer)', () => {
     };
     const { shipper } = await ship(
       dir,
-      { files: [log], batch_max_events: 7, max_in_flight_requests: 8, retry_initial_ms: 1, retry_max_ms: 5 },
+      { files: [log], batch_max_events: 13, max_in_flight_requests: 8, retry_initial_ms: 1, retry_max_ms: 5 },
       chaos as unknown as RecordingProducer,
     );
     const text = lines(0, 3000);
@@ -200,7 +200,7 @@ describe('Shipper (unit, real files, recording producer)', () => {
     expect(shipper.stats().produceErrors).toBeGreaterThan(0);
     await stop(shipper);
     expect((await readCheckpoint(cpPath))!.files[0]!.offset).toBe(off);
-  });
+  }, 30_000);
 
   it('rename-and-create: reads the old file to its end (late writes too), then the new one from 0', async () => {
     const dir = tmp();
@@ -268,6 +268,59 @@ describe('Shipper (unit, real files, recording producer)', () => {
     expect(b.producer.raws().filter((r) => r.startsWith('b'))).toEqual(
       lines(0, 10, 'b').trimEnd().split('\n'),
     );
+  });
+
+  it('two rotations between two looks: the file created and rotated away in between is read too', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const { shipper, producer } = await ship(dir, {
+      files: [log],
+      poll_interval_ms: 1500,
+      rescan_interval_ms: 5000,
+    });
+    appendFileSync(log, lines(0, 10, 'x'));
+    await waitFor(() => producer.records.length === 10);
+    await new Promise((r) => setTimeout(r, 1600)); // just after a poll
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 10, 'y'));
+    renameSync(`${log}.1`, `${log}.2`);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 10, 'z'));
+    await waitFor(() => producer.records.length === 30, 8000);
+    await shipper.idle();
+    for (const t of ['x', 'y', 'z'])
+      expect(producer.raws().filter((r) => r.startsWith(t))).toEqual(lines(0, 10, t).trimEnd().split('\n'));
+    await stop(shipper);
+  });
+
+  it('two rotations while stopped: the checkpointed file resumes, the unseen one is read from 0', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const a = await ship(dir, { files: [log] });
+    appendFileSync(log, lines(0, 10, 'x'));
+    await waitFor(() => a.producer.records.length === 10);
+    await stop(a.shipper);
+    writeFileSync(join(dir, 'maillog.5'), lines(0, 10, 'ancient')); // an old rotation: not read
+    const { utimesSync } = await import('node:fs');
+    utimesSync(join(dir, 'maillog.5'), new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
+    await new Promise((r) => setTimeout(r, 50));
+    appendFileSync(log, lines(10, 15, 'x'));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 10, 'y'));
+    renameSync(`${log}.1`, `${log}.2`);
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 10, 'z'));
+    const b = await ship(dir, { files: [log] });
+    await waitFor(() => b.producer.records.length === 25);
+    await b.shipper.idle();
+    expect(b.producer.raws().filter((r) => r.startsWith('x'))).toEqual(
+      lines(10, 15, 'x').trimEnd().split('\n'),
+    );
+    for (const t of ['y', 'z'])
+      expect(b.producer.raws().filter((r) => r.startsWith(t))).toEqual(lines(0, 10, t).trimEnd().split('\n'));
+    expect(b.producer.raws().some((r) => r.startsWith('ancient'))).toBe(false);
   });
 
   it('follows globs, picks up files that appear later, never reads compressed rotations', async () => {
