@@ -75,12 +75,11 @@ interface Timed {
   rssKiB: number;
   stdout: string;
 }
-function timed(cmd: string, args: string[], toNull: boolean, env?: Record<string, string>): Timed {
+function timed(cmd: string, args: string[], toNull: boolean): Timed {
   const res = spawnSync('/usr/bin/time', ['-v', cmd, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
     stdio: ['ignore', toNull ? 'ignore' : 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
   });
   if (res.status !== 0) throw new Error(`${cmd} failed (${res.status}): ${res.stderr.slice(-2000)}`);
   const wallM = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(res.stderr);
@@ -95,10 +94,12 @@ for (let r = 0; r < Math.min(runs, 3); r++)
   cliRuns.push(timed(process.execPath, [cli, 'parse', '--year', '2026', '--timezone', 'UTC', file], true));
 const cliWall = median(cliRuns.map((t) => t.wall));
 const cliRss = Math.max(...cliRuns.map((t) => t.rssKiB));
-// the same with a small old generation: V8 otherwise lets the heap grow with garbage it has not collected yet
-const smallHeap = timed(process.execPath, [cli, 'parse', '--year', '2026', '--timezone', 'UTC', file], true, {
-  NODE_OPTIONS: '--max-old-space-size=64',
-});
+// the parse component alone (same code path, without loading the CLI's other components)
+const alone = join(root, 'dist', 'bench', 'parse', 'parse-file.js');
+const aloneRuns: Timed[] = [];
+for (let r = 0; r < Math.min(runs, 3); r++) aloneRuns.push(timed(process.execPath, [alone, file], true));
+const aloneWall = median(aloneRuns.map((t) => t.wall));
+const aloneRss = Math.max(...aloneRuns.map((t) => t.rssKiB));
 // what every mizugiwa command pays before its first line: loading the CLI and all components
 const startup = timed(process.execPath, [cli, '--version'], true);
 
@@ -140,11 +141,11 @@ const rows: string[][] = [
     `${(all.length / cliWall / (f2bLines / f2bProc)).toFixed(0)}×`,
   ],
   [
-    '`NODE_OPTIONS=--max-old-space-size=64 mizugiwa parse FILE > /dev/null`',
+    '`node dist/bench/parse/parse-file.js FILE > /dev/null` (parse component alone)',
     fmt(all.length),
-    fmt(all.length / smallHeap.wall),
-    mib(smallHeap.rssKiB),
-    `${(all.length / smallHeap.wall / (f2bLines / f2bProc)).toFixed(0)}×`,
+    fmt(all.length / aloneWall),
+    mib(aloneRss),
+    `${(all.length / aloneWall / (f2bLines / f2bProc)).toFixed(0)}×`,
   ],
   [
     '`mizugiwa --version` (startup only, included above)',
