@@ -152,7 +152,7 @@ export class LineParser {
     if ((c0 >= 48 && c0 <= 57) || c0 === 60) {
       R3339.lastIndex = 0;
       let m = R3339.exec(s);
-      if (m) {
+      if (m && validIsoDate(m[1]!) && validTime(m[2]!) && validOffset(m[3])) {
         const off = m[3];
         ev.ts = `${m[1]}T${m[2]}${off === undefined ? this.localOffset(m[1]!, m[2]!) : normOffset(off)}`;
         return this.hostTag(ev, s, R3339.lastIndex);
@@ -160,7 +160,7 @@ export class LineParser {
       if (c0 !== 60) {
         REXIM.lastIndex = 0;
         m = REXIM.exec(s);
-        if (m) {
+        if (m && validDate(+m[1]!, +m[2]!, +m[3]!) && validTime(m[4]! + m[5]!) && validOffset(m[7])) {
           const y = +m[1]!;
           const mo = +m[2]!;
           const d = +m[3]!;
@@ -180,8 +180,10 @@ export class LineParser {
     const mo = MONTHS[m[1]!];
     const d = +m[2]!;
     if (mo === undefined || d < 1 || d > 31) return -1;
-    const y = this.years.yearOf(mo);
     const time = m[3]!;
+    if (!validTime(time)) return -1;
+    const y = this.years.yearOf(mo);
+    if (!validDate(y, mo, d)) return -1;
     const h = (time.charCodeAt(0) - 48) * 10 + time.charCodeAt(1) - 48;
     ev.ts = `${y}-${pad2(mo)}-${pad2(d)}T${time}${m[4] ?? ''}${this.clock.offset(y, mo, d, h)}`;
     return this.hostTag(ev, s, R3164.lastIndex);
@@ -202,7 +204,12 @@ export class LineParser {
   }
 
   private rfc5424(ev: MailEvent, s: string, m: RegExpExecArray): number {
-    if (m[1] !== '-') ev.ts = m[1]!.replace(/([+-]\d\d):?(\d\d)$/, '$1:$2');
+    const ts = m[1]!;
+    if (ts !== '-') {
+      const t = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d{1,9})?(Z|[+-]\d\d:?\d\d)$/.exec(ts);
+      if (t && validIsoDate(t[1]!) && validTime(t[2]!) && validOffset(t[4]))
+        ev.ts = `${t[1]}T${t[2]}${t[3] ?? ''}${normOffset(t[4]!)}`;
+    }
     if (m[2] !== '-') ev.host = m[2];
     if (m[3] !== '-') ev.program = m[3];
     if (m[4] !== '-' && /^\d{1,10}$/.test(m[4]!)) ev.pid = +m[4]!;
@@ -276,6 +283,29 @@ function mtaOfProgram(program: string): Mta {
   if (program === 'sendmail' || program.startsWith('sm-')) return Mta.Sendmail;
   if (program === 'exim' || program === 'exim4' || program.startsWith('exim')) return Mta.Exim;
   return Mta.None;
+}
+
+const DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** A real calendar day (no 30 February): an impossible ts would fail whole batches downstream. */
+function validDate(y: number, mo: number, d: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1 || d > DAYS[mo]!) return false;
+  return mo !== 2 || d < 29 || (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0));
+}
+
+function validIsoDate(date: string): boolean {
+  return validDate(+date.slice(0, 4), +date.slice(5, 7), +date.slice(8, 10));
+}
+
+/** `hh:mm:ss`; a leap second (`:60`) is refused too: Date.parse and ClickHouse reject it. */
+function validTime(t: string): boolean {
+  return +t.slice(0, 2) <= 23 && +t.slice(3, 5) <= 59 && +t.slice(6, 8) <= 59;
+}
+
+function validOffset(off: string | undefined): boolean {
+  if (off === undefined || off === 'Z') return true;
+  const mm = off.length === 6 ? off.slice(4) : off.slice(3);
+  return +off.slice(1, 3) <= 14 && +mm <= 59;
 }
 
 function normOffset(off: string): string {

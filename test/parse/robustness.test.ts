@@ -52,6 +52,13 @@ function check(ev: MailEvent): void {
   expect(() => JSON.parse(json)).not.toThrow();
   expect(Buffer.from(json, 'utf8').toString('utf8')).toBe(json);
   if (ev.client_ip !== undefined) expect(normalizeIp(ev.client_ip)).toBe(ev.client_ip);
+  if (ev.ts !== undefined) {
+    expect(ev.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/);
+    expect(Number.isNaN(Date.parse(ev.ts))).toBe(false);
+    // the calendar day is real (Date.parse alone rolls 2026-02-30 over to March)
+    const d = new Date(`${ev.ts.slice(0, 10)}T00:00:00Z`);
+    expect(d.toISOString().slice(0, 10)).toBe(ev.ts.slice(0, 10));
+  }
   if (ev.client_port !== undefined) expect(Number.isInteger(ev.client_port)).toBe(true);
   if (ev.reply_code !== undefined) expect(ev.reply_code >= 200 && ev.reply_code < 600).toBe(true);
   if (ev.kind === 'reject') expect(ev.reason).toBeDefined();
@@ -167,7 +174,7 @@ describe('parse() robustness', () => {
       }
     }
     expect(n).toBeGreaterThan(1000);
-  });
+  }, 120_000);
 
   it('NUL bytes and invalid UTF-8 become U+FFFD; the line is still parsed', () => {
     const ev = parser.parse(
@@ -181,6 +188,47 @@ describe('parse() robustness', () => {
     expect(ev.kind).toBe('connect');
     expect(ev.client_ip).toBe('192.0.2.1');
     expect(ev.raw).toContain('\uFFFD');
+  });
+
+  it('impossible timestamps give no ts (and the line no envelope)', () => {
+    for (const line of [
+      'Feb 30 10:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]',
+      'Nov 27 25:61:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]',
+      '2026-13-01T10:00:00+00:00 mx sm-mta[1]: 5ARA10aB004342: <a@example.org>... User unknown',
+      '2026-02-29 10:00:00 1TrBfO-0003Wx-Nj Completed',
+      '<13>1 2026-04-31T10:00:00Z h postfix/smtpd 1 - - connect from unknown[192.0.2.1]',
+    ]) {
+      const ev = parser.parse(line);
+      check(ev);
+      expect(ev.ts, line).toBeUndefined();
+    }
+    expect(
+      new LineParser({ year: 2028, timezone: 'UTC' }).parse(
+        'Feb 29 10:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]',
+      ).ts,
+    ).toBe('2028-02-29T10:00:00+00:00');
+  });
+
+  it('random timestamps in every envelope: any ts given is a real instant', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 99 }),
+        fc.integer({ min: 0, max: 39 }),
+        fc.integer({ min: 0, max: 99 }),
+        fc.integer({ min: 0, max: 99 }),
+        (a, b, c, d) => {
+          const p2 = (n: number) => String(n).padStart(2, '0');
+          for (const line of [
+            `Jan ${p2(b)} ${p2(a)}:${p2(c)}:${p2(d)} mx postfix/smtpd[1]: connect from unknown[192.0.2.1]`,
+            `2026-${p2(a)}-${p2(b)}T${p2(c)}:${p2(d)}:00+${p2(a)}:${p2(d)} mx sm-mta[1]: x`,
+            `2026-${p2(a)}-${p2(b)} ${p2(c)}:${p2(d)}:00 1TrBfO-0003Wx-Nj Completed`,
+            `<1>1 2026-${p2(a)}-${p2(b)}T${p2(c)}:00:00Z h app 1 - - x`,
+          ])
+            check(parser.parse(line));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('a 1 MB line is one unknown event with a capped raw and the truncation marker', () => {
