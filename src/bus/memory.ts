@@ -233,7 +233,8 @@ class MemoryProducer implements Producer {
             topic,
             retained: t.retained,
             waiting_sends: t.waitingSendCount,
-            lagging_groups: t.laggingGroups(),
+            lagging_groups:
+              t.groups.size === 0 ? 'no consumer group subscribed to this topic' : t.laggingGroups(),
           },
           'send waiting: the topic holds its maximum of records not yet committed by every consumer group',
         );
