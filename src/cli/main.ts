@@ -6,6 +6,7 @@ import { registerConfigCommands } from '../config/command.js';
 import { registerDetectCommands } from '../detect/command.js';
 import { registerParseCommand } from '../parse/command.js';
 import { registerRespondCommand } from '../respond/command.js';
+import { registerRunCommand } from '../run/command.js';
 import { registerShipCommand } from '../ship/command.js';
 import { registerStoreCommand } from '../store/command.js';
 import { version } from './version.js';
@@ -27,6 +28,7 @@ registerDetectCommands(program);
 registerParseCommand(program);
 registerShipCommand(program);
 registerRespondCommand(program);
+registerRunCommand(program);
 registerMigrateCommand(program);
 registerStoreCommand(program);
 

@@ -3,6 +3,7 @@ import { apiSchema } from '../api/config.js';
 import { detectSchema } from '../detect/config.js';
 import { storeSchema } from '../store/config.js';
 import { respondSchema } from '../respond/config.js';
+import { runSchema } from '../run/config.js';
 import { shipSchema } from '../ship/config.js';
 import { coreShape } from './schema.js';
 
@@ -15,6 +16,7 @@ export const configSchema = z
     respond: respondSchema.prefault({}),
     detect: detectSchema.prefault({}),
     api: apiSchema.prefault({}),
+    run: runSchema.prefault({}),
   })
   .strict();
 
