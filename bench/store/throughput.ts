@@ -6,6 +6,9 @@
 //   raw     : the ceiling: pre-serialized JSONEachRow, one client.insert per 50k rows, same table
 // against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
 // legacy schema: no rollups, no indexes). Bytes per event from system.parts after OPTIMIZE FINAL.
+// Besides wall-clock events/s it reports events per CPU-second of this process (user + system,
+// all threads: for the embedded engine that includes ClickHouse itself), which a machine shared
+// with other work distorts far less than wall time.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3]
 //     [--only direct,memory,kafka,raw] [--backend embedded,server]
@@ -294,11 +297,15 @@ async function main(): Promise<void> {
       ]);
     for (const [name, fn] of scenarios) {
       const rates: number[] = [];
+      const perCpu: number[] = [];
       let bytes: { compressed: number; uncompressed: number } | undefined;
       for (let r = 0; r < RUNS; r++) {
         const db = `mz_bench_${r}`;
         await fresh(ch, db);
+        const cpu0 = process.cpuUsage();
         const s = await fn(db, r);
+        const cpu = process.cpuUsage(cpu0);
+        perCpu.push(N / ((cpu.user + cpu.system) / 1e6));
         const stored = await count(ch, db);
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
         rates.push(N / s);
@@ -308,6 +315,7 @@ async function main(): Promise<void> {
       console.log(
         `  ${backend.padEnd(8)} ${name.padEnd(22)} median ${Math.round(median(rates)).toLocaleString('en').padStart(9)} events/s` +
           `  (runs: ${rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')})` +
+          `  ${Math.round(median(perCpu)).toLocaleString('en')} events per CPU-second of this process` +
           (bytes
             ? `  stored ${bytes.compressed.toFixed(1)} B/event compressed, ${bytes.uncompressed.toFixed(0)} B uncompressed`
             : ''),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { ClickHouse } from '../clickhouse/client.js';
 import { type Dialect, detectDialect } from '../clickhouse/dialect.js';
 import { logger } from '../log/logger.js';
@@ -81,16 +82,15 @@ interface Ticket {
 
 interface Buffer {
   table: Table;
-  rows: Row[];
+  /** Rows as JSONEachRow lines, serialized when written (off the insert's critical path). */
+  rows: string[];
   tickets: Ticket[];
+  origins: (Origin | undefined)[];
   inflight: number;
   flushing: boolean;
   timer: NodeJS.Timeout | undefined;
   idle: NodeJS.Timeout | undefined;
 }
-
-/** Row metadata that JSON.stringify does not see. */
-const ORIGIN = Symbol('origin');
 
 const ROW_SOURCE: Record<Exclude<Table, 'dead_letters'>, RecordKind> = {
   mail_events: 'events',
@@ -132,6 +132,7 @@ export class StoreWriter {
         table,
         rows: [],
         tickets: [],
+        origins: [],
         inflight: 0,
         flushing: false,
         timer: undefined,
@@ -166,7 +167,8 @@ export class StoreWriter {
     if (this.mustWait(records.length)) await this.admit(records.length);
     const table = TABLES[kind];
     const now = Date.now();
-    const rows: Row[] = [];
+    const rows: string[] = [];
+    const rowOrigins: (Origin | undefined)[] = [];
     const bad: DeadLetter[] = [];
     for (let i = 0; i < records.length; i++) {
       const rec = records[i];
@@ -178,15 +180,15 @@ export class StoreWriter {
             : kind === 'detections'
               ? detectionRow(rec, this.dialect.name)
               : decisionRow(rec, this.dialect.name, origin, now);
-        if (origin) row[ORIGIN] = origin;
-        rows.push(row);
+        rows.push(JSON.stringify(row));
+        rowOrigins.push(origin);
       } catch (err) {
         if (!(err instanceof RecordError)) throw err;
         bad.push({ source: kind, error: err.message, record: safeJson(rec), origin });
       }
     }
     const ticket = this.ticket(records.length);
-    this.append(this.buffers.get(table)!, rows, ticket);
+    this.append(this.buffers.get(table)!, rows, ticket, rowOrigins);
     if (bad.length > 0) {
       deadLetters.inc({ source: kind, why: 'record' }, bad.length);
       this.append(this.buffers.get('dead_letters')!, bad.map(deadLetterRow), ticket);
@@ -231,6 +233,7 @@ export class StoreWriter {
         this.clearTimers(b);
         const tickets = new Set(b.tickets.splice(0));
         b.rows.length = 0;
+        b.origins.length = 0;
         for (const t of tickets) t.reject(new StoreClosedError('store closed before these rows were stored'));
       }
       this.wakeDrainWaiters();
@@ -264,11 +267,12 @@ export class StoreWriter {
     }
   }
 
-  private append(b: Buffer, rows: Row[], ticket: Ticket): void {
+  private append(b: Buffer, rows: string[], ticket: Ticket, origins?: (Origin | undefined)[]): void {
     if (rows.length === 0) return;
-    for (const row of rows) {
-      b.rows.push(row);
+    for (let i = 0; i < rows.length; i++) {
+      b.rows.push(rows[i]!);
       b.tickets.push(ticket);
+      b.origins.push(origins?.[i]);
     }
     bufferedRows.set({ table: b.table }, b.rows.length + b.inflight);
     if (b.rows.length >= this.opts.batchRows) {
@@ -295,8 +299,9 @@ export class StoreWriter {
     b.flushing = true;
     const rows = b.rows.splice(0, this.opts.batchRows);
     const tickets = b.tickets.splice(0, rows.length);
+    const origins = b.origins.splice(0, rows.length);
     b.inflight += rows.length;
-    this.store(b.table, rows, tickets, randomUUID())
+    this.store(b.table, rows, tickets, origins, randomUUID())
       .catch((err: Error) => {
         // Only an abort (close deadline) ends up here.
         for (const t of new Set(tickets)) t.reject(err);
@@ -317,7 +322,13 @@ export class StoreWriter {
   }
 
   /** Inserts rows until ClickHouse acknowledges them; splits around rows it refuses. */
-  private async store(table: Table, rows: Row[], tickets: Ticket[], token: string): Promise<void> {
+  private async store(
+    table: Table,
+    rows: string[],
+    tickets: Ticket[],
+    origins: (Origin | undefined)[],
+    token: string,
+  ): Promise<void> {
     let attempt = 0;
     for (;;) {
       if (this.abort.signal.aborted) throw new StoreClosedError('store closed before these rows were stored');
@@ -340,11 +351,17 @@ export class StoreWriter {
         if (isDataError(err)) {
           if (rows.length > 1) {
             const mid = rows.length >>> 1;
-            await this.store(table, rows.slice(0, mid), tickets.slice(0, mid), `${token}.0`);
-            await this.store(table, rows.slice(mid), tickets.slice(mid), `${token}.1`);
+            await this.store(
+              table,
+              rows.slice(0, mid),
+              tickets.slice(0, mid),
+              origins.slice(0, mid),
+              `${token}.0`,
+            );
+            await this.store(table, rows.slice(mid), tickets.slice(mid), origins.slice(mid), `${token}.1`);
             return;
           }
-          this.refused(table, rows[0]!, tickets[0]!, err as Error);
+          this.refused(table, rows[0]!, tickets[0]!, origins[0], err as Error);
           return;
         }
         attempt++;
@@ -361,32 +378,38 @@ export class StoreWriter {
     }
   }
 
-  private async insert(table: Table, rows: Row[], token: string): Promise<void> {
+  private async insert(table: Table, rows: string[], token: string): Promise<void> {
     const target = `${this.ch.database}.${table}`;
+    let query: string;
+    let body: string;
+    let settings: Record<string, number> | undefined;
     if (this.dialect.name === 'current') {
-      // In the statement, not as a client setting: the embedded engine turns client settings
+      // In the statement, not as client settings: the embedded engine turns client settings
       // into session-wide SETs that would stick to later statements.
-      await this.ch.client.insert({
-        table: `${target} SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1`,
-        values: rows,
-        format: 'JSONEachRow',
-      });
-      return;
+      query =
+        `INSERT INTO ${target} SETTINGS insert_deduplication_token = '${token}', ` +
+        'deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow';
+      body = rows.join('\n');
+    } else {
+      // Legacy servers fill omitted columns with type defaults, not DEFAULT expressions: stamp
+      // the ingest time per attempt.
+      const stamp = `,"${table === 'dead_letters' ? 'ts' : 'ingested_at'}":"${utcTime(Date.now(), 0, 'now')}"}`;
+      query = `INSERT INTO ${target} FORMAT JSONEachRow`;
+      body = rows.map((r) => r.slice(0, -1) + stamp).join('\n');
+      settings = { input_format_skip_unknown_fields: 1 };
     }
-    // Legacy servers fill omitted columns with type defaults, not DEFAULT expressions: stamp
-    // the ingest time per attempt.
-    const now = utcTime(Date.now(), 0, 'now');
-    const stamp = table === 'dead_letters' ? 'ts' : 'ingested_at';
-    const stamped: Row[] = rows.map((r) => ({ ...r, [stamp]: now }));
-    await this.ch.client.insert({
-      table: target,
-      values: stamped,
-      format: 'JSONEachRow',
-      clickhouse_settings: { input_format_skip_unknown_fields: 1 },
+    const r = await this.ch.client.exec({
+      query,
+      values: Readable.from([`${body}\n`]),
+      clickhouse_settings: settings,
     });
+    // The answer to an INSERT is empty; read it so the connection is free again.
+    for await (const _ of r.stream) {
+      // nothing
+    }
   }
 
-  private refused(table: Table, row: Row, ticket: Ticket, err: Error): void {
+  private refused(table: Table, row: string, ticket: Ticket, origin: Origin | undefined, err: Error): void {
     const error = errText(err);
     if (table === 'dead_letters') {
       // Nothing more can be done with it; it is in the log in full.
@@ -396,12 +419,12 @@ export class StoreWriter {
     }
     const source = ROW_SOURCE[table as Exclude<Table, 'dead_letters'>];
     deadLetters.inc({ source, why: 'refused' });
-    this.log.warn({ table, id: row.id, err: error }, 'record refused by ClickHouse; kept in dead_letters');
-    const origin = row[ORIGIN] as Origin | undefined;
+    const id = /^\{"id":"((?:[^"\\]|\\.)*)"/.exec(row)?.[1];
+    this.log.warn({ table, id, err: error }, 'record refused by ClickHouse; kept in dead_letters');
     // The ticket is settled by the dead_letters insert instead.
     this.append(
       this.buffers.get('dead_letters')!,
-      [deadLetterRow({ source, error, record: JSON.stringify(row), origin })],
+      [deadLetterRow({ source, error, record: row, origin })],
       ticket,
     );
   }
@@ -414,7 +437,7 @@ export class StoreWriter {
   }
 }
 
-function deadLetterRow(d: DeadLetter): Row {
+function deadLetterRow(d: DeadLetter): string {
   const row: Row = {
     source: d.source,
     topic: d.origin?.topic ?? '',
@@ -423,7 +446,7 @@ function deadLetterRow(d: DeadLetter): Row {
     error: d.error,
     record: d.record,
   };
-  return row;
+  return JSON.stringify(row);
 }
 
 function safeJson(v: unknown): string {

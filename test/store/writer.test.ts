@@ -37,12 +37,15 @@ function faulty(plan: Array<'down' | 'lost-ack' | 'ok'>): ClickHouse & { calls: 
     calls: 0,
     client: new Proxy(real, {
       get(target, prop, receiver) {
-        if (prop !== 'insert') return Reflect.get(target, prop, receiver);
-        return async (params: Parameters<typeof real.insert>[0]) => {
+        if (prop !== 'exec') return Reflect.get(target, prop, receiver);
+        return async (params: Parameters<typeof real.exec>[0]) => {
           const step = plan[wrapped.calls++] ?? 'ok';
           if (step === 'down')
             throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
-          const r = await real.insert(params);
+          const r = await real.exec(params);
+          for await (const _ of r.stream) {
+            // drain
+          }
           if (step === 'lost-ack') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
           return r;
         };
