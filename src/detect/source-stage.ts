@@ -57,9 +57,16 @@ export class SourceStage {
   ) {
     const w = cfg.window;
     this.bucketMs = w.bucket_s * 1000;
+    // Only the dha_source counters need the long window; the flow counters keep bot_flow's.
+    const flow = Math.ceil(cfg.bot_flow.window_s / w.bucket_s);
+    const dha = Math.ceil(cfg.dha_source.window_s / w.bucket_s);
+    const rings = Array.from({ length: COUNTERS }, () => flow);
+    rings[C_UNK] = dha;
+    rings[C_ACC] = dha;
     this.table = new CounterTable({
       counters: COUNTERS,
       buckets: w.buckets,
+      rings,
       bucketMs: this.bucketMs,
       aux: AUX,
       maxKeys: w.max_sources,

@@ -1,10 +1,10 @@
 // Event-time bucketed counters for many keys, stored column-wise in typed arrays.
 //
-// A key (an IP, a prefix) gets a slot; a slot has `counters` counters, each a ring of `buckets`
-// buckets of `bucketMs` of event time, plus `aux` 32-bit columns the owner uses freely (host
-// masks, HELO sketches). One JS object per key would cost ~1 KB and GC time; here a source costs
-// its Map entry plus counters × buckets × 2 bytes. Counters saturate at 65,535 per bucket (wide:
-// 2^32-1), far above any threshold.
+// A key (an IP, a prefix) gets a slot; a slot has `counters` counters, each a ring of buckets of
+// `bucketMs` of event time — as many as that counter's longest window needs (`rings`) — plus `aux`
+// 32-bit columns the owner uses freely (host masks, HELO sketches). One JS object per key would
+// cost ~1 KB and GC time; here a source costs its Map entry plus Σ rings × 2 bytes. Counters
+// saturate at 65,535 per bucket (wide: 2^32-1), far above any threshold.
 //
 // Bucket numbers are floor(eventMs / bucketMs). A slot's `epoch` is the newest bucket it has
 // seen; older buckets in its ring are zeroed lazily when the epoch moves, so nothing runs per
@@ -12,7 +12,10 @@
 
 export class CounterTable {
   readonly counters: number;
+  /** The longest ring: the span (in buckets) a key is kept after its last event. */
   readonly buckets: number;
+  private readonly rings: Int32Array;
+  private readonly offsets: Int32Array;
   readonly bucketMs: number;
   readonly aux: number;
   readonly maxKeys: number;
@@ -30,6 +33,8 @@ export class CounterTable {
   constructor(opts: {
     counters: number;
     buckets: number;
+    /** Buckets per counter (default: `buckets` for all). */
+    rings?: number[];
     bucketMs: number;
     aux?: number;
     maxKeys: number;
@@ -38,11 +43,21 @@ export class CounterTable {
   }) {
     this.counters = opts.counters;
     this.buckets = opts.buckets;
+    this.rings = Int32Array.from(
+      opts.rings ?? Array.from({ length: opts.counters }, () => opts.buckets),
+      (r) => Math.max(1, Math.min(r, opts.buckets)),
+    );
+    this.offsets = new Int32Array(this.counters);
+    let off = 0;
+    for (let c = 0; c < this.counters; c++) {
+      this.offsets[c] = off;
+      off += this.rings[c]!;
+    }
     this.bucketMs = opts.bucketMs;
     this.aux = opts.aux ?? 0;
     this.maxKeys = opts.maxKeys;
     this.wide = opts.wide ?? false;
-    this.stride = this.counters * this.buckets;
+    this.stride = off;
     const initial = Math.min(opts.initial ?? 1024, this.maxKeys);
     this.cells = this.wide ? new Uint32Array(0) : new Uint16Array(0);
     this.epochs = new Int32Array(0);
@@ -96,19 +111,22 @@ export class CounterTable {
   advance(slot: number, bucket: number): boolean {
     const epoch = this.epochs[slot]!;
     if (bucket <= epoch) return bucket > epoch - this.buckets;
-    const steps = Math.min(bucket - epoch, this.buckets);
     const base = slot * this.stride;
-    for (let s = 1; s <= steps; s++) {
-      const ring = (epoch + s) % this.buckets;
-      for (let c = 0; c < this.counters; c++) this.cells[base + c * this.buckets + ring] = 0;
+    for (let c = 0; c < this.counters; c++) {
+      const r = this.rings[c]!;
+      const at = base + this.offsets[c]!;
+      const steps = Math.min(bucket - epoch, r);
+      for (let s = 1; s <= steps; s++) this.cells[at + ((epoch + s) % r)] = 0;
     }
     this.epochs[slot] = bucket;
     return true;
   }
 
-  /** Adds n to a counter in `bucket`; call `advance` first. */
+  /** Adds n to a counter in `bucket`; call `advance` first. A bucket older than the counter's ring is ignored. */
   add(slot: number, counter: number, bucket: number, n = 1): void {
-    const i = slot * this.stride + counter * this.buckets + (bucket % this.buckets);
+    const r = this.rings[counter]!;
+    if (bucket <= this.epochs[slot]! - r) return;
+    const i = slot * this.stride + this.offsets[counter]! + (bucket % r);
     const max = this.wide ? 0xffffffff : 0xffff;
     const v = this.cells[i]! + n;
     this.cells[i] = Math.min(v, max);
@@ -117,18 +135,20 @@ export class CounterTable {
   /** Sum of a counter over the `n` newest buckets ending at the slot's epoch (its newest event). */
   sum(slot: number, counter: number, n: number = this.buckets): number {
     const epoch = this.epochs[slot]!;
-    const base = slot * this.stride + counter * this.buckets;
-    const k = Math.min(n, this.buckets);
+    const r = this.rings[counter]!;
+    const base = slot * this.stride + this.offsets[counter]!;
+    const k = Math.min(n, r);
     let total = 0;
-    for (let s = 0; s < k; s++) total += this.cells[base + ((epoch - s) % this.buckets)]!;
+    for (let s = 0; s < k && s <= epoch; s++) total += this.cells[base + ((epoch - s) % r)]!;
     return total;
   }
 
-  /** The counter in one bucket (0 when that bucket has left the ring). */
+  /** The counter in one bucket (0 when that bucket has left the counter's ring). */
   at(slot: number, counter: number, bucket: number): number {
     const epoch = this.epochs[slot]!;
-    if (bucket > epoch || bucket <= epoch - this.buckets) return 0;
-    return this.cells[slot * this.stride + counter * this.buckets + (bucket % this.buckets)]!;
+    const r = this.rings[counter]!;
+    if (bucket > epoch || bucket <= epoch - r) return 0;
+    return this.cells[slot * this.stride + this.offsets[counter]! + (bucket % r)]!;
   }
 
   epoch(slot: number): number {
@@ -190,6 +210,7 @@ export function popcount32(v: number): number {
 /** Distinct items estimated from a 32-bit linear-counting sketch (exact-ish up to ~20, saturates near 100). */
 export function sketchCount(bits: number): number {
   const set = popcount32(bits);
+  if (set === 0) return 0;
   if (set >= 32) return 111;
   return Math.round(-32 * Math.log(1 - set / 32));
 }
