@@ -51,3 +51,11 @@ export function harvestLog(perSource: number[]): string {
   );
   return `${lines.join('\n')}\n`;
 }
+
+/** A message from a Sendmail MX to a Postfix mailbox server (testdata/trace-sendmail.log). */
+export function sendmailTraceEvents(): MailEvent[] {
+  return parseLog(
+    readFileSync(join(import.meta.dirname, 'testdata', 'trace-sendmail.log'), 'utf8'),
+    'trace-sendmail.log',
+  );
+}

@@ -20,7 +20,7 @@ import {
 } from '../../src/store/queries.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { decisionFor } from './fixtures.js';
-import { harvestLog, parseLog, TRACE_MESSAGE_ID, traceLogEvents } from './parsed.js';
+import { harvestLog, parseLog, sendmailTraceEvents, TRACE_MESSAGE_ID, traceLogEvents } from './parsed.js';
 
 // Every named query against the embedded engine, on events the real parser made from
 // real-shaped Postfix logs, each stored twice (the shipper's at-least-once redelivery).
@@ -29,6 +29,7 @@ const cfg = storeSchema.parse({ flush_interval_ms: 20 });
 let dir: string;
 let ch: ClickHouse;
 const trace = traceLogEvents();
+const smTrace = sendmailTraceEvents();
 const harvest = parseLog(harvestLog([12, 7, 3, 1]), 'harvest.log');
 
 describe('named queries on the embedded engine', () => {
@@ -38,7 +39,9 @@ describe('named queries on the embedded engine', () => {
     await migrate(ch, { database: 'mz', ...cfg });
     const w = await StoreWriter.open(ch, cfg);
     for (let copy = 0; copy < 2; copy++) {
-      expect((await w.write('events', [...trace, ...harvest])).stored).toBe(trace.length + harvest.length);
+      expect((await w.write('events', [...trace, ...harvest, ...smTrace])).stored).toBe(
+        trace.length + harvest.length + smTrace.length,
+      );
     }
     await w.close();
   });
@@ -54,8 +57,8 @@ describe('named queries on the embedded engine', () => {
     });
     const [row] = await rs.json<{ n: number; u: number }>();
     expect([Number(row!.n), Number(row!.u)]).toEqual([
-      2 * (trace.length + harvest.length),
-      trace.length + harvest.length,
+      2 * (trace.length + harvest.length + smTrace.length),
+      trace.length + harvest.length + smTrace.length,
     ]);
   });
 
@@ -163,6 +166,17 @@ describe('named queries on the embedded engine', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(trace.filter((e) => e.queue_id && e.queue_id !== '7E8F9A0B1C').length);
     expect((await traceMessage(ch, 'nope@nowhere')).hops).toEqual([]);
+  });
+
+  it('trace across MTAs: a Sendmail MX hands over to a Postfix mailbox server', async () => {
+    const t = await traceMessage(ch, '<sm.20261127.1100@partner.example>');
+    expect(t.hops.map((h) => `${h.host}/${h.queue_id}`)).toEqual(['mx2/5ARB00A1004001', 'mbox1/9F8E7D6C5B']);
+    expect(t.hops[0]!.events[0]!.mta).toBe('sendmail');
+    expect(t.hops[0]!.sender).toBe('carol@partner.example');
+    expect(t.hops[0]!.deliveries).toMatchObject([
+      { recipient: 'dave@example.test', status: 'sent', next_hop: 'mbox1/9F8E7D6C5B' },
+    ]);
+    expect(t.hops[1]!.deliveries).toMatchObject([{ relay: 'local', status: 'sent' }]);
   });
 
   it('top sources by unknown recipients: per address and per /24 and /64', async () => {
