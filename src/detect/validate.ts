@@ -36,7 +36,7 @@ export function decodeMailEvent(value: Buffer | string | null): MailEvent | stri
     if (e[f] !== undefined && e[f] !== null && typeof e[f] !== 'string') return `field_${f}`;
   }
   if (e.client_ip !== undefined && e.client_ip !== null) {
-    if (typeof e.client_ip !== 'string' || !ipaddr.isValid(e.client_ip)) return 'client_ip';
+    if (typeof e.client_ip !== 'string' || !isAddress(e.client_ip)) return 'client_ip';
   }
   if (e.nrcpt !== undefined && e.nrcpt !== null && typeof e.nrcpt !== 'number') return 'field_nrcpt';
   if (e.command_counts !== undefined && e.command_counts !== null) {
@@ -46,4 +46,9 @@ export function decodeMailEvent(value: Buffer | string | null): MailEvent | stri
   // null is not a value in the contract: a field that does not apply is absent.
   for (const f of NULLABLE) if (e[f] === null) delete e[f];
   return e as unknown as MailEvent;
+}
+
+/** A dotted-quad IPv4 or an IPv6 address (ipaddr.isValid also takes "1.2.3" and "0x7f.1"). */
+function isAddress(s: string): boolean {
+  return s.includes(':') ? ipaddr.IPv6.isValid(s) : ipaddr.IPv4.isValidFourPartDecimal(s);
 }
