@@ -6,7 +6,9 @@ import { migrate } from '../clickhouse/migrate.js';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/load.js';
 import { type Logger, logger } from '../log/logger.js';
+import { StoreConsumer } from '../store/consumer.js';
 import { schemaOptions } from '../store/schema-options.js';
+import { StoreWriter } from '../store/writer.js';
 import { splitListen } from './config.js';
 import { buildApi } from './server.js';
 
@@ -40,8 +42,11 @@ export async function startApi(cfg: Config, opts: StartApiOptions = {}): Promise
   let ch: ClickHouse | undefined = opts.ch;
   let bus: Bus | undefined = opts.bus;
   let producer: Producer | undefined;
+  let store: { consumer: StoreConsumer; writer: StoreWriter } | undefined;
   const cleanup = async () => {
     await producer?.close().catch((err) => log.warn({ err }, 'producer close failed'));
+    await store?.consumer.stop().catch((err) => log.warn({ err }, 'store consumer stop failed'));
+    await store?.writer.close().catch((err) => log.warn({ err }, 'store writer close failed'));
     if (ownBus) await bus?.close().catch((err) => log.warn({ err }, 'bus close failed'));
     if (ownCh) await ch?.close().catch((err) => log.warn({ err }, 'ClickHouse close failed'));
   };
@@ -57,6 +62,18 @@ export async function startApi(cfg: Config, opts: StartApiOptions = {}): Promise
       { topic: cfg.api.whitelist_topic, compacted: true },
     ]);
     producer = await bus.producer({ lingerMs: 0 });
+    if (ownBus && bus.kind === 'memory') {
+      // Alone on an in-process bus nobody else reads what operators publish: store it here, so
+      // GET /decisions, the audit trail and the feeds (the way MTAs get it) see it.
+      const writer = await StoreWriter.open(ch, cfg.store);
+      const consumer = new StoreConsumer(bus, writer, { groupId: 'api-store', topics: cfg.bus.topics });
+      store = { consumer, writer };
+      await consumer.start();
+      log.warn(
+        'bus.kind is memory: the API stores its own operator decisions; MTAs get them through the feed ' +
+          '(detectors and agents see them only on a shared bus or inside `mizugiwa run`)',
+      );
+    }
     let app: FastifyInstance;
     try {
       app = await buildApi({ cfg, ch, bus, producer, log });
