@@ -1,10 +1,10 @@
-import { accessSync, constants, createReadStream, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { action, UsageError } from '../cli/exit.js';
 import type { EventKind } from '../event/mail-event.js';
-import { readLines } from './line-reader.js';
+import { readFileLines, readLines } from './line-reader.js';
 import { LineParser, type ParseOptions } from './parser.js';
 
 interface ParseCommandOptions {
@@ -67,8 +67,7 @@ async function runParse(files: string[], parseOpts: ParseOptions, stats: boolean
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const inputs: Array<() => Readable> =
-    files.length === 0 ? [() => process.stdin] : files.map((f) => () => openFile(f));
+  const inputs: Array<string | (() => Readable)> = files.length === 0 ? [() => process.stdin] : files;
   const result = await parseStreams(inputs, out, parseOpts);
   if (stats) process.stderr.write(`${JSON.stringify(result)}\n`);
 }
@@ -79,11 +78,12 @@ export interface ParseResult {
 }
 
 /**
- * Parses each input in order (a fresh parser per input: year inference is per stream) and writes one
- * JSON line per input line to out, in blocks, waiting for drain when out is slow.
+ * Parses each input (a file path, or a function opening a stream) in order, with a fresh parser per
+ * input (year inference is per stream), and writes one JSON line per input line to out, in blocks,
+ * waiting for drain when out is slow.
  */
 export async function parseStreams(
-  inputs: Array<() => Readable>,
+  inputs: Array<string | (() => Readable)>,
   out: Writable,
   parseOpts: ParseOptions,
 ): Promise<ParseResult> {
@@ -98,7 +98,8 @@ export async function parseStreams(
   };
   for (const open of inputs) {
     const parser = new LineParser(parseOpts);
-    for await (const batch of readLines(open())) {
+    const batches = typeof open === 'string' ? readFileLines(open) : readLines(open());
+    for await (const batch of batches) {
       for (const line of batch) {
         const ev = parser.parse(line);
         buf += `${JSON.stringify(ev)}\n`;
@@ -111,10 +112,6 @@ export async function parseStreams(
   }
   await flush();
   return { lines, kinds };
-}
-
-function openFile(file: string): Readable {
-  return createReadStream(file, { highWaterMark: 1 << 20 });
 }
 
 /** Every file must be a readable regular file (or FIFO) before the first line is written. */

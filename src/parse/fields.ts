@@ -4,7 +4,6 @@ import ipaddr from 'ipaddr.js';
 import type { MailEvent } from '../event/mail-event.js';
 
 const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-const v6Cache = new Map<string, string | null>();
 
 /** An IP address as text: IPv4 as is, IPv6 in RFC 5952 form without an `IPv6:` prefix; undefined if not an address. */
 export function normalizeIp(s: string): string | undefined {
@@ -14,13 +13,8 @@ export function normalizeIp(s: string): string | undefined {
     if (+m[1]! > 255 || +m[2]! > 255 || +m[3]! > 255 || +m[4]! > 255) return undefined;
     return s;
   }
-  let cached = v6Cache.get(s);
-  if (cached === undefined) {
-    cached = normalizeV6(s);
-    if (v6Cache.size >= 8192) v6Cache.clear();
-    v6Cache.set(s, cached);
-  }
-  return cached ?? undefined;
+  // no cache keyed by s: s is sliced from the line and would keep it alive
+  return normalizeV6(s) ?? undefined;
 }
 
 function normalizeV6(s: string): string | null {
@@ -28,7 +22,7 @@ function normalizeV6(s: string): string | null {
     s.length > 5 && (s.charCodeAt(0) | 32) === 105 && s.slice(0, 5).toLowerCase() === 'ipv6:'
       ? s.slice(5)
       : s;
-  if (t.length > 64 || !ipaddr.IPv6.isValid(t)) return null;
+  if (t.length > 64) return null;
   try {
     const a = ipaddr.IPv6.parse(t);
     // RFC 5952 section 5: an IPv4-mapped address keeps its dotted quad.

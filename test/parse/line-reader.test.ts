@@ -42,3 +42,28 @@ describe('readLines', () => {
     expect(await collect([Buffer.from([0x61, 0xff, 0xfe, 0x0a, 0x62])])).toEqual(['a\uFFFD\uFFFD', 'b']);
   });
 });
+
+describe('readFileLines', () => {
+  it('reads a file larger than its buffer with the same lines as readLines', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readFileLines } = await import('../../src/parse/line-reader.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mizugiwa-lines-'));
+    try {
+      const lines = Array.from({ length: 20000 }, (_, i) => `line ${i} ${'ü'.repeat(i % 50)}`);
+      lines[777] = 'x'.repeat(300_000);
+      const file = join(dir, 'log');
+      writeFileSync(file, `${lines.join('\r\n')}\r\nlast`);
+      const got: string[] = [];
+      for await (const b of readFileLines(file)) got.push(...b);
+      expect(got).toHaveLength(20001);
+      expect(got[0]).toBe(lines[0]);
+      expect(got[19999]).toBe(lines[19999]);
+      expect(got[777]).toBe('x'.repeat(256 * 1024));
+      expect(got[20000]).toBe('last');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
