@@ -38,7 +38,7 @@ const windowSchema = z
       .min(0)
       .default(120)
       .describe(
-        'how far behind the newest event time (the watermark) an event may arrive and still count; older events are dropped and counted',
+        'how far an event may trail the newest event time of its partition and be on time; later ones are counted as late (metric) and still go into the buckets their window holds; fleet-wide baselines take a bucket in only once this much log time has passed it, so partitions this far apart still agree',
       ),
     host_skew_s: z
       .record(z.string(), z.number())
