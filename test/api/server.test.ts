@@ -147,6 +147,8 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       ['/api/v1/top/unknown-recipients?v4_prefix=4', /v4_prefix/],
       ['/api/v1/decisions?at=soon', /at: expected/],
       ['/api/v1/decisions?state=lifted', /state/],
+      ['/api/v1/decisions?state=any&at=now', /at goes with state=active/],
+      ['/api/v1/decisions?from=-1h', /from and to go with state=any/],
       ['/api/v1/feed/postfix?type=btree', /type/],
     ];
     for (const [url, message] of cases) {
@@ -284,6 +286,20 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
         ['lifted', 'operator:alice'],
       ]);
       expect((await post('/api/v1/decisions/198.51.100.1/lift', {})).statusCode).toBe(404);
+
+      // The forensic list: made in the last hour, how it ended, who lifted it and why.
+      const made = (await get('/api/v1/decisions?state=any&from=now-1h&ip=198.51.100.1')).json().decisions;
+      expect(made).toMatchObject([
+        {
+          id: d.id,
+          state: 'lifted',
+          reason: 'harvest seen in the logs',
+          last_origin: 'operator:alice',
+          last_reason: 'lifted: false positive',
+          changes: 2,
+        },
+      ]);
+      expect((await get('/api/v1/decisions?state=any&from=now-1h&ip=198.51.100.2')).json().count).toBe(0);
     });
 
     it('a prefix (URL-encoded) with an over-long ttl is clamped; a second add changes it; DELETE lifts', async () => {
@@ -421,7 +437,22 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       fc.string({ maxLength: 80 }),
       fc.ipV4(),
       fc.ipV6(),
-      fc.constantFrom('%FF%FE', '%00', '<>', '198.51.100.0%2F24', 'now-1h', '-1', '1e400', '[]', '{}'),
+      fc.constantFrom(
+        '%FF%FE',
+        '%00',
+        '<>',
+        '198.51.100.0%2F24',
+        'now-1h',
+        '-1',
+        '1e400',
+        '[]',
+        '{}',
+        'any',
+        'active',
+        'cidr',
+        '1h',
+        '24',
+      ),
     );
     const param = fc.constantFrom(
       'ip',

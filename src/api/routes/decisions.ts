@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { parseTarget } from '../../respond/target.js';
 import { type DecisionAt, decisionHistory, decisionsInForce, MAX_LIMIT } from '../../store/queries.js';
 import { InputError, UnavailableError } from '../errors.js';
+import { decisionsMade } from '../history.js';
 import { operatorActionsTotal } from '../metrics.js';
 import { type AddRequest, addDecision, liftDecisions, type OperatorContext } from '../operator.js';
 import type { ApiContext } from '../server.js';
-import { parseTime } from '../time.js';
+import { parseRange, parseTime } from '../time.js';
 
 // Decisions: what is in force (at a time, for an address), one decision with its audit trail,
 // and the operator's add and lift.
@@ -35,17 +36,29 @@ export function inForceNow(ctx: ApiContext): Promise<DecisionAt[]> {
 }
 
 export function registerDecisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get<{ Querystring: { state?: 'active'; at?: string; ip?: string; limit?: number } }>(
+  app.get<{
+    Querystring: {
+      state?: 'active' | 'any';
+      at?: string;
+      from?: string;
+      to?: string;
+      ip?: string;
+      limit?: number;
+    };
+  }>(
     '/decisions',
     {
       schema: {
-        summary: 'decisions in force at a time (default now), optionally only those covering an address',
+        summary:
+          'state=active (default): decisions in force at `at` (default now); state=any: every decision created between from and to (default the last 24 h) with how it ended',
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
-            state: { type: 'string', enum: ['active'] },
+            state: { type: 'string', enum: ['active', 'any'] },
             at: { type: 'string', minLength: 1, maxLength: 64 },
+            from: { type: 'string', minLength: 1, maxLength: 64 },
+            to: { type: 'string', minLength: 1, maxLength: 64 },
             ip: { type: 'string', minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f:.]+$' },
             limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
           },
@@ -54,7 +67,7 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ApiContext): v
     },
     async (req) => {
       const q = req.query;
-      const at = q.at === undefined ? ctx.now() : parseTime(q.at, 'at', ctx.now());
+      const now = ctx.now();
       let ip: string | undefined;
       if (q.ip !== undefined) {
         const t = parseTarget(q.ip);
@@ -63,6 +76,28 @@ export function registerDecisionRoutes(app: FastifyInstance, ctx: ApiContext): v
         }
         ip = t.target.text;
       }
+      if ((q.state ?? 'active') === 'any') {
+        if (q.at !== undefined)
+          throw new InputError('at goes with state=active; state=any takes from and to');
+        const range = parseRange(q, now, 86_400_000);
+        const decisions = await decisionsMade(ctx.ch, {
+          from: range.from!,
+          to: range.to ?? new Date(now).toISOString(),
+          ...(ip ? { ip } : {}),
+          limit: q.limit ?? 1000,
+          now,
+        });
+        return {
+          from: range.from,
+          to: range.to ?? new Date(now).toISOString(),
+          count: decisions.length,
+          decisions,
+        };
+      }
+      if (q.from !== undefined || q.to !== undefined) {
+        throw new InputError('from and to go with state=any; state=active takes at');
+      }
+      const at = q.at === undefined ? now : parseTime(q.at, 'at', now);
       const decisions = await decisionsInForce(ctx.ch, at, {
         ...(ip ? { ip } : {}),
         limit: q.limit ?? 1000,
