@@ -37,6 +37,7 @@ export function registerStoreCommand(program: Command): void {
         const consumer = new StoreConsumer(bus, writer, {
           groupId: cfg.store.group_id,
           topics: cfg.bus.topics,
+          concurrency: cfg.store.concurrency,
         });
         const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : undefined;
         await consumer.start();

@@ -47,6 +47,15 @@ export const storeSchema = z
       .min(1)
       .default(200_000)
       .describe('backpressure: writers wait while this many rows are buffered or in flight'),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .default(8)
+      .describe(
+        'bus partitions handled at the same time; their records share inserts (an insert holds up to ' +
+          'about concurrency x the bus batch size, since a batch is committed only once stored)',
+      ),
     retry_initial_ms: z
       .number()
       .int()

@@ -35,6 +35,8 @@ export class StoreConsumer {
   private consumer: Consumer | undefined;
   private readonly kindOf = new Map<string, RecordKind>();
   private readonly log = logger('store');
+  /** Handlers waiting for the writer right now. */
+  private waiting = 0;
 
   constructor(
     private readonly bus: Bus,
@@ -105,9 +107,19 @@ export class StoreConsumer {
     const heartbeat = setInterval(() => {
       ctx.heartbeat().catch(() => {});
     }, this.opts.heartbeatMs ?? 3000);
+    this.waiting++;
     try {
-      await Promise.all([this.writer.write(kind, records, origins), this.writer.deadLetter(bad)]);
+      const stored = Promise.all([this.writer.write(kind, records, origins), this.writer.deadLetter(bad)]);
+      // When every partition this member may hand out at once is waiting for the writer, no
+      // more rows come until a flush: send now rather than after idle_flush_ms.
+      const parallel = Math.min(
+        this.opts.concurrency ?? 4,
+        Math.max(1, this.consumer?.assignment().length ?? 1),
+      );
+      if (this.waiting >= parallel) this.writer.sendNow();
+      await stored;
     } finally {
+      this.waiting--;
       clearInterval(heartbeat);
     }
     const last = messages[messages.length - 1]!;
