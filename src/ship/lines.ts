@@ -100,7 +100,8 @@ export class LineSplitter {
     }
     this.lineStart = base + start;
     const rest = data.length - start;
-    if (rest > this.maxLineBytes) {
+    // +1: a `\r` that may end the line is not part of it.
+    if (rest > this.maxLineBytes + 1) {
       // Keep the head of the line; the rest is skipped up to its `\n`.
       this.pending = Buffer.from(data.subarray(start, start + this.maxLineBytes));
       this.oversize = true;

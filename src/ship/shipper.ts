@@ -102,6 +102,8 @@ export class Shipper {
   private readonly tails = new Map<string, FileTail>(); // by dev:ino
   private readonly sources = new Map<string, Source>(); // by file id
   private readonly sourceOf = new Map<FileTail, Source>();
+  /** The configured path a tail was found by (itself, or the file it was found beside). */
+  private readonly originOf = new Map<FileTail, string>();
   /** By dev:ino: files not to open again (compressed; or a copy of a file being read, until it is truncated). */
   private readonly skipped = new Map<string, { reason: 'compressed' | 'copy'; size: number }>();
   private matched = new Set<string>();
@@ -277,7 +279,7 @@ export class Shipper {
     for (const src of [...this.sources.values()]) {
       if (src.tail !== null) continue;
       for (const path of [src.path, ...(await rotatedSiblings(src.origin))]) {
-        await this.consider(path, false, true);
+        await this.consider(path, false, true, src.origin);
         if (src.tail !== null) break;
       }
       if (src.tail === null) {
@@ -313,7 +315,7 @@ export class Shipper {
       const key = `${st.dev}:${st.ino}`;
       if (!st.isFile() || st.mtimeMs < since || this.tails.has(key) || this.skipped.has(key)) continue;
       this.log.info({ file: path, origin }, 'rotated file not seen before; reading it');
-      await this.consider(path, false);
+      await this.consider(path, false, false, origin);
     }
   }
 
@@ -333,7 +335,7 @@ export class Shipper {
    * followed one; read it only if it is the content of a file we know (never from 0: that would
    * ship an old rotation again).
    */
-  private async consider(path: string, startup: boolean, adoptOnly = false): Promise<void> {
+  private async consider(path: string, startup: boolean, adoptOnly = false, origin = path): Promise<void> {
     let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(path);
@@ -341,8 +343,7 @@ export class Shipper {
       return;
     }
     if (!st.isFile()) return;
-    const key = `${st.dev}:${st.ino}`;
-    const known = this.tails.get(key);
+    const known = this.tails.get(`${st.dev}:${st.ino}`);
     if (known) {
       if (known.path !== path) {
         this.log.info({ from: known.path, to: path }, 'file renamed');
@@ -351,14 +352,22 @@ export class Shipper {
       if (this.matched.has(path)) known.orphanedAt = null;
       return;
     }
-    const skip = this.skipped.get(key);
-    if (skip && (skip.reason === 'copy' || skip.size === st.size)) return;
+    const pre = this.skipped.get(`${st.dev}:${st.ino}`);
+    if (pre && (pre.reason === 'copy' || pre.size === st.size)) return;
     if (adoptOnly && !this.hasDetachedSource()) return;
     const tail = await FileTail.open(path, 0, this.tailOpts);
     if (!tail) return;
+    // The name may have been renamed over since the stat (logrotate shifting maillog.N): from
+    // here on, identity comes from the open descriptor only.
+    const key = tail.key;
+    const skip = this.skipped.get(key);
+    if (this.tails.has(key) || (skip && (skip.reason === 'copy' || skip.size === tail.size))) {
+      await tail.close();
+      return;
+    }
     if (await tail.isCompressed()) {
       this.log.info({ file: path }, 'not reading a compressed file');
-      this.skipped.set(key, { reason: 'compressed', size: st.size });
+      this.skipped.set(key, { reason: 'compressed', size: tail.size });
       await tail.close();
       return;
     }
@@ -374,13 +383,14 @@ export class Shipper {
     }
     if (fp !== null) {
       tail.fp = fp;
-      if (!this.identify(tail, head)) {
-        this.skipped.set(key, { reason: 'copy', size: st.size });
+      if (!this.identify(tail, head, origin)) {
+        this.skipped.set(key, { reason: 'copy', size: tail.size });
         await tail.close();
         return;
       }
     }
     this.tails.set(key, tail);
+    this.originOf.set(tail, origin);
     this.log.info(
       { file: path, offset: tail.readPosition, file_id: tail.fileId ?? undefined },
       'following file',
@@ -412,7 +422,7 @@ export class Shipper {
    * The tail's first line is known: is it a file we know (resume where it was), a copy of a file
    * being read (skip it), or new (a new source)? Returns false when the tail must not be read.
    */
-  private identify(tail: FileTail, head: Buffer): boolean {
+  private identify(tail: FileTail, head: Buffer, origin: string): boolean {
     let match: Source | null = null;
     for (const src of this.sources.values()) {
       if (src.tail === tail) continue;
@@ -449,7 +459,7 @@ export class Shipper {
     const src: Source = {
       fileId,
       path: tail.path,
-      origin: tail.path,
+      origin,
       dev: tail.dev,
       ino: tail.ino,
       fp: tail.fp!,
@@ -470,6 +480,7 @@ export class Shipper {
 
   private async closeTail(tail: FileTail): Promise<void> {
     this.tails.delete(tail.key);
+    this.originOf.delete(tail);
     const src = this.sourceOf.get(tail);
     this.sourceOf.delete(tail);
     if (src && src.tail === tail) {
@@ -577,7 +588,7 @@ export class Shipper {
             break;
           }
           if (r.status === 'identified') {
-            if (!this.identify(tail, await tail.head())) {
+            if (!this.identify(tail, await tail.head(), this.originOf.get(tail) ?? tail.path)) {
               this.skipped.set(tail.key, { reason: 'copy', size: tail.size });
               await this.closeTail(tail);
               break;
@@ -613,7 +624,7 @@ export class Shipper {
     if (src) {
       for (const [k, v] of this.skipped) if (v.reason === 'copy') this.skipped.delete(k);
       for (const path of await rotatedSiblings(src.origin)) {
-        await this.consider(path, false, !this.matched.has(path));
+        await this.consider(path, false, !this.matched.has(path), src.origin);
         if (src.tail !== null) break;
       }
       await this.catchMissed(src.origin, tail.lastCheckedAt - this.missedSlackMs());

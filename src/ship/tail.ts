@@ -146,9 +146,10 @@ export class FileTail {
       this.size = pos + bytesRead;
       this.lastGrowthAt = Date.now();
     }
-    // A copytruncate may have replaced the content under the offset just read: the first line
-    // tells. Checked after the read, so the bytes in hand are known to be the old file's.
-    if (this.fp !== null && pos > 0 && !(await fingerprintMatches(this.fd, this.fp))) {
+    // A copytruncate may have replaced the content under the offset just read (at 0 too: the
+    // fingerprint may have been taken just before the truncation): the first line tells.
+    // Checked after the read, so the bytes in hand are known to be the old file's.
+    if (this.fp !== null && !(await fingerprintMatches(this.fd, this.fp))) {
       return { status: 'truncated', lines: [] };
     }
     this.lastCheckedAt = Date.now();

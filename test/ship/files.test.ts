@@ -13,6 +13,7 @@ import {
   isCompressedHead,
   isCompressedName,
 } from '../../src/ship/identity.js';
+import { FileTail } from '../../src/ship/tail.js';
 import { tmp } from './helpers.js';
 
 describe('file identity', () => {
@@ -120,5 +121,37 @@ describe('checkpoint', () => {
     await expect(readCheckpoint(p)).rejects.toThrow(/unsupported version 2/);
     writeFileSync(p, JSON.stringify({ version: 1, files: [{ ...entry, offset: -1 }] }));
     await expect(readCheckpoint(p)).rejects.toThrow(/files\[0\] is malformed/);
+  });
+});
+
+describe('FileTail', () => {
+  const opts = { maxLineBytes: 1024, fingerprintBytes: 256, chunkBytes: 4096 };
+
+  it('notices a copytruncate that happened between taking the fingerprint and the first read', async () => {
+    const dir = tmp('tail');
+    const p = join(dir, 'maillog');
+    writeFileSync(p, 'old first line\nold second\n');
+    const tail = (await FileTail.open(p, 0, opts))!;
+    tail.fp = fingerprintOf(await tail.head(), 256);
+    writeFileSync(p, 'new first line\nnew second\n'); // truncate + rewrite, same inode
+    expect((await tail.read()).status).toBe('truncated');
+    await tail.close();
+  });
+
+  it('reads through its descriptor after the path is renamed, and reports growth at EOF', async () => {
+    const dir = tmp('tail');
+    const p = join(dir, 'maillog');
+    writeFileSync(p, 'a\n');
+    const tail = (await FileTail.open(p, 0, opts))!;
+    expect((await tail.read()).status).toBe('identified');
+    tail.fileId = tail.ownFileId();
+    const { renameSync, appendFileSync } = await import('node:fs');
+    renameSync(p, `${p}.1`);
+    appendFileSync(`${p}.1`, 'b\n');
+    const r = await tail.read();
+    expect(r.status).toBe('data');
+    expect(r.lines.map((l) => l.data.toString())).toEqual(['a', 'b']);
+    expect((await tail.read()).status).toBe('eof');
+    await tail.close();
   });
 });
