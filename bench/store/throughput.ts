@@ -184,7 +184,11 @@ async function viaBus(
     }
   };
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
-  const consumer = new StoreConsumer(bus, w, { groupId: `bench-${tag}`, topics, concurrency: 4 });
+  const consumer = new StoreConsumer(bus, w, {
+    groupId: `bench-${tag}`,
+    topics,
+    concurrency: storeCfg.concurrency,
+  });
   let t0: number;
   if (bus.kind === 'kafka') {
     // Topic filled first: the figure is the store's consume + insert rate, not the producer's.

@@ -183,8 +183,11 @@ export class StoreWriter {
         rows.push(JSON.stringify(row));
         rowOrigins.push(origin);
       } catch (err) {
-        if (!(err instanceof RecordError)) throw err;
-        bad.push({ source: kind, error: err.message, record: safeJson(rec), origin });
+        // RecordError: not a valid record. Anything else (a value JSON cannot carry, a throwing
+        // getter) is just as much this record's fault; retrying would never get past it.
+        const error =
+          err instanceof RecordError ? err.message : `cannot serialize: ${(err as Error).message}`;
+        bad.push({ source: kind, error, record: safeJson(rec), origin });
       }
     }
     const ticket = this.ticket(records.length);
@@ -457,9 +460,10 @@ function deadLetterRow(d: DeadLetter): string {
   return JSON.stringify(row);
 }
 
+/** The record as text for dead_letters, even when JSON cannot carry it as it is. */
 function safeJson(v: unknown): string {
   try {
-    return JSON.stringify(v) ?? String(v);
+    return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
   } catch {
     return String(v);
   }

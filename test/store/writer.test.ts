@@ -158,9 +158,10 @@ describe('StoreWriter on the embedded engine', () => {
       { id: 'a', raw: 'x' },
       { id: 'b', kind: 'reject', raw: 'x', ts: 'yesterday' },
       'just a string',
+      { id: 'c', kind: 'reject', raw: 'x', size: 10n },
       ...traceEvents(),
     ]);
-    expect(r).toEqual({ stored: traceEvents().length, deadLettered: 3 });
+    expect(r).toEqual({ stored: traceEvents().length, deadLettered: 4 });
     expect(await w.write('decisions', [decisionFor('not/an/ip')])).toEqual({ stored: 0, deadLettered: 1 });
     const rs = await ch.client.query({
       query: 'SELECT error FROM mz.dead_letters ORDER BY error',
@@ -169,6 +170,7 @@ describe('StoreWriter on the embedded engine', () => {
     const errors = (await rs.json<{ error: string }>()).map((e) => e.error);
     expect(errors).toEqual([
       'a MailEvent must be a JSON object',
+      'cannot serialize: Do not know how to serialize a BigInt',
       'kind: missing',
       'target: not an IP address or prefix: "not/an/ip"',
       'ts: not an ISO 8601 time: "yesterday"',
