@@ -68,11 +68,17 @@ export function run(
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `probe` every 25 ms until it returns true; resolves with the ms it took, or rejects after `ms`. */
-export async function until(probe: () => Promise<boolean>, ms: number, what: string): Promise<number> {
+export async function until(
+  probe: () => Promise<boolean>,
+  ms: number,
+  what: string | (() => string),
+): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     if (await probe()) return performance.now() - t0;
-    if (performance.now() - t0 > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    if (performance.now() - t0 > ms) {
+      throw new Error(`not within ${ms} ms: ${typeof what === 'function' ? what() : what}`);
+    }
     await sleep(25);
   }
 }
