@@ -62,7 +62,7 @@ export function buildFeed(
 ): Feed {
   // Newest expiry first, so that of two decisions for one target the longer one wins.
   const ordered = [...decisions].sort((a, b) => Date.parse(b.expires_at) - Date.parse(a.expires_at));
-  const chosen = new Map<string, { entry: FeedEntry; t: Target }>();
+  const chosen = new Map<string, { entry: FeedEntry; prefix: number; bytes: number[] }>();
   const skipped: FeedSkip[] = [];
   for (const d of ordered) {
     const parsed = parseTarget(d.target);
@@ -92,7 +92,8 @@ export function buildFeed(
     const k = keyOf(t.target, format);
     if ('error' in k) continue;
     chosen.set(v.entry.target, {
-      t: t.target,
+      prefix: t.target.prefix,
+      bytes: octets(t.target),
       entry: {
         target: v.entry.target,
         ...(format.kind === 'json' ? {} : { key: k.key }),
@@ -105,11 +106,7 @@ export function buildFeed(
       },
     });
   }
-  const entries = [...chosen.values()]
-    .sort((a, b) =>
-      compareEntries({ prefix: a.t.prefix, bytes: octets(a.t) }, { prefix: b.t.prefix, bytes: octets(b.t) }),
-    )
-    .map((c) => c.entry);
+  const entries = [...chosen.values()].sort(compareEntries).map((c) => c.entry);
   return { generated_at: new Date(now).toISOString(), entries, skipped };
 }
 
