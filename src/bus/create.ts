@@ -12,8 +12,19 @@ export interface CreateBusOptions {
 export async function createBus(cfg: BusConfig, opts: CreateBusOptions = {}): Promise<Bus> {
   switch (cfg.kind) {
     case 'memory':
-      return new MemoryBus({ partitions: cfg.partitions, ...opts.memory });
+      return new MemoryBus({
+        partitions: cfg.partitions,
+        maxRetainedRecords: cfg.memory.max_retained_records,
+        maxBatchRecords: cfg.memory.max_batch_records,
+        ...opts.memory,
+      });
     case 'kafka':
-      return openKafkaBus(cfg, opts.kafka);
+      return openKafkaBus(cfg, {
+        producerClient: cfg.kafka.producer_client,
+        lingerMs: cfg.kafka.linger_ms,
+        sessionTimeoutMs: cfg.kafka.session_timeout_ms,
+        heartbeatIntervalMs: cfg.kafka.heartbeat_interval_ms,
+        ...opts.kafka,
+      });
   }
 }

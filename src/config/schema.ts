@@ -39,6 +39,41 @@ export const kafkaSchema = z
     client_id: z.string().default('mizugiwa').describe('Kafka client id (per process a suffix is added)'),
     connection_timeout_ms: z.number().int().positive().default(3000).describe('TCP connect timeout'),
     request_timeout_ms: z.number().int().positive().default(30000).describe('request timeout'),
+    producer_client: z
+      .enum(['kafkajs', 'platformatic'])
+      .default('kafkajs')
+      .describe(
+        'client that produces: kafkajs, or @platformatic/kafka (about twice the records per CPU-second, see bench/bus); consumers always use kafkajs',
+      ),
+    linger_ms: z.number().int().min(0).default(5).describe('how long a producer waits to fill a batch'),
+    session_timeout_ms: z
+      .number()
+      .int()
+      .positive()
+      .default(30000)
+      .describe(
+        'consumer group session timeout: a member silent this long is dropped and its partitions move',
+      ),
+    heartbeat_interval_ms: z.number().int().positive().default(3000).describe('consumer heartbeat interval'),
+  })
+  .strict();
+
+export const memoryBusSchema = z
+  .object({
+    max_retained_records: z
+      .number()
+      .int()
+      .positive()
+      .default(100000)
+      .describe(
+        'records a topic holds that some consumer group has not committed; above it producers wait (backpressure)',
+      ),
+    max_batch_records: z
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe('most records handed to a consumer at once'),
   })
   .strict();
 
@@ -59,6 +94,7 @@ export const busSchema = z
       .describe('memory: in-process bus (single host, `mizugiwa run`); kafka: a Kafka cluster (fleet)'),
     partitions: z.number().int().min(1).default(4).describe('partitions of the topics mizugiwa creates'),
     kafka: kafkaSchema.prefault({}),
+    memory: memoryBusSchema.prefault({}),
     topics: topicsSchema.prefault({}),
   })
   .strict();

@@ -68,7 +68,8 @@ describe('config', () => {
   });
 });
 
-describe('mizugiwa config (CLI)', () => {
+// Each case starts the CLI: allow for a loaded machine.
+describe('mizugiwa config (CLI)', { timeout: 60_000 }, () => {
   for (const [what, path, pattern] of [
     [
       'unknown key',
