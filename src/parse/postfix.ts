@@ -390,14 +390,13 @@ function reject(ev: MailEvent, rest: string, at: number, filterAction: string | 
   } else text = text.slice(used + 1);
   ev.text = text;
   if (t !== -1) parseTail(ev, rest, t + 2, rest.length);
-  ev.reason = filterAction === undefined ? postfixReason(text, ev.reply_code) : 'policy';
-  if (
-    filterAction === undefined &&
-    ev.reply_code === undefined &&
-    ev.dsn === undefined &&
-    text.startsWith('too many')
-  )
-    ev.reason = 'rate_limited';
+  // a milter or proxy filter is a policy decision, unless it refuses a recipient that does not exist
+  ev.reason =
+    filterAction === undefined
+      ? postfixReason(text, ev.reply_code)
+      : ev.command === 'RCPT' && isUserUnknownText(text)
+        ? 'user_unknown'
+        : 'policy';
 }
 
 /** Access/header/body actions other than reject: hold, discard, filter, redirect, warn, reject_warning, milter-*. */

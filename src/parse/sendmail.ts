@@ -400,7 +400,6 @@ function milter(ev: MailEvent, rest: string): undefined {
     const text = rest.slice(r + 7);
     const used = setReply(ev, text);
     ev.kind = 'reject';
-    ev.reason = 'policy';
     ev.filter_action = 'milter-reject';
     ev.text = used === 0 ? text : text.slice(used + 1);
     const to = /(?:^|[ ,])to=(<[^>]{0,1024}>|[^,\s]{1,1024})/.exec(rest);
@@ -417,6 +416,7 @@ function milter(ev: MailEvent, rest: string): undefined {
           : fr
             ? 'MAIL'
             : stage?.toUpperCase();
+    ev.reason = ev.command === 'RCPT' && isUserUnknownText(ev.text) ? 'user_unknown' : 'policy';
     return;
   }
   ev.text = rest;

@@ -111,3 +111,18 @@ describe('cut lines', () => {
     expect(p().parse(line).kind).toBe('unknown');
   });
 });
+
+describe('milters refusing unknown recipients', () => {
+  it.each([
+    'Nov 27 10:00:16 mx1 postfix/smtpd[1]: NOQUEUE: milter-reject: RCPT from unknown[192.0.2.1]: 550 5.1.1 <a@example.org>: User unknown; from=<s@x.example> to=<a@example.org> proto=ESMTP helo=<x>',
+    '2026-11-27T10:00:03.000001+00:00 mx2 sm-mta[1]: 5ARA10aB004359: Milter: to=<a@example.org>, reject=550 5.1.1 <a@example.org>... User unknown',
+  ])('%s', (line) => {
+    const ev = p().parse(line);
+    expect(ev).toMatchObject({
+      kind: 'reject',
+      reason: 'user_unknown',
+      recipient: 'a@example.org',
+      command: 'RCPT',
+    });
+  });
+});
