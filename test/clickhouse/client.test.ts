@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import { detectDialect, dialectOf } from '../../src/clickhouse/dialect.js';
 import { clickhouseSchema } from '../../src/config/schema.js';
+
+// chdb shares the machine's cores with everything else: allow slow inserts and start-up.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // openClickHouse on the embedded engine (chdb; one data directory per process).
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import {
   loadMigrations,
@@ -11,6 +11,9 @@ import {
   type SchemaOptions,
 } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema } from '../../src/config/schema.js';
+
+// chdb shares the machine's cores with everything else: allow slow inserts and start-up.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const opts: SchemaOptions = {
   database: 'mz',

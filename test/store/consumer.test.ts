@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import { migrate } from '../../src/clickhouse/migrate.js';
@@ -11,6 +11,9 @@ import { StoreConsumer } from '../../src/store/consumer.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { decisionFor, detectionFor } from './fixtures.js';
 import { harvestLog, parseLog } from './parsed.js';
+
+// chdb shares the machine's cores with everything else: allow slow inserts and start-up.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // StoreConsumer over the in-process bus into the embedded engine.
 

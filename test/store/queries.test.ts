@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import { migrate } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema } from '../../src/config/schema.js';
@@ -21,6 +21,9 @@ import {
 import { StoreWriter } from '../../src/store/writer.js';
 import { decisionFor } from './fixtures.js';
 import { harvestLog, parseLog, sendmailTraceEvents, TRACE_MESSAGE_ID, traceLogEvents } from './parsed.js';
+
+// chdb shares the machine's cores with everything else: allow slow inserts and start-up.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // Every named query against the embedded engine, on events the real parser made from
 // real-shaped Postfix logs, each stored twice (the shipper's at-least-once redelivery).

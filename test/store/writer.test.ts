@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import { dialectOf } from '../../src/clickhouse/dialect.js';
 import { migrate } from '../../src/clickhouse/migrate.js';
@@ -9,6 +9,9 @@ import { clickhouseSchema } from '../../src/config/schema.js';
 import { type StoreConfig, storeSchema } from '../../src/store/config.js';
 import { StoreClosedError, StoreWriter, writerOptions } from '../../src/store/writer.js';
 import { decisionFor, detectionFor, harvestEvents, traceEvents } from './fixtures.js';
+
+// chdb shares the machine's cores with everything else: allow slow inserts and start-up.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 // StoreWriter against the embedded engine. Failures of ClickHouse are injected by wrapping the
 // real client's insert (a unit test: the engine is real, the outage is simulated).
