@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
+import swagger from '@fastify/swagger';
 import type { Bus, Producer } from '../bus/bus.js';
 import type { ClickHouse } from '../clickhouse/client.js';
 import type { Config } from '../config/config.js';
@@ -32,6 +33,7 @@ import { Whitelist, WhitelistError } from './whitelist.js';
 //   POST /api/v1/decisions         operator add;  POST /api/v1/decisions/:ref/lift, DELETE /api/v1/decisions/:ref
 //   GET|POST /api/v1/whitelist, DELETE /api/v1/whitelist/:target
 //   GET  /api/v1/feed/postfix, /api/v1/feed/sendmail, /api/v1/feed.json
+//   GET  /api/v1/openapi.json      the OpenAPI document of all of these
 
 export const API_PREFIX = '/api/v1';
 
@@ -192,6 +194,23 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       error: 'not_found',
       message: `no route ${req.method} ${req.url.split('?')[0]}; the API lives under ${API_PREFIX} (plus /health and /metrics)`,
     }),
+  );
+
+  // OpenAPI document of every route (their JSON schemas and summaries) at /api/v1/openapi.json.
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'mizugiwa API',
+        version: '1',
+        description:
+          'Log search, message trace, decisions, operator add/lift and whitelist, and the mitigation feed. ' +
+          'Writes need `Authorization: Bearer <token>` (api.tokens).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } as never, config: { access: 'none' } }, async () =>
+    app.swagger(),
   );
 
   registerHealthRoutes(app, ctx);

@@ -548,6 +548,26 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       });
     });
 
+    it('/api/v1/openapi.json documents every route', async () => {
+      const r = await get('/api/v1/openapi.json');
+      expect(r.statusCode).toBe(200);
+      const doc = r.json();
+      expect(doc.openapi).toMatch(/^3\./);
+      for (const path of [
+        '/api/v1/events',
+        '/api/v1/decisions',
+        '/api/v1/feed/postfix',
+        '/api/v1/whitelist',
+        '/health',
+      ]) {
+        expect(Object.keys(doc.paths)).toContain(path);
+      }
+      expect(doc.paths['/api/v1/decisions'].post.requestBody).toBeDefined();
+      expect(doc.paths['/api/v1/events'].get.parameters.map((p: { name: string }) => p.name)).toContain(
+        'prefix',
+      );
+    });
+
     it('/metrics counts requests by route and status', async () => {
       const r = await get('/metrics');
       expect(r.statusCode).toBe(200);
