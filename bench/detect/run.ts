@@ -4,6 +4,9 @@
 // Prints a markdown table. Single-threaded: one engine on one core. Side by side: a straightforward
 // per-IP implementation (a Map of objects holding timestamp arrays — what a first version, or a
 // fail2ban-style "findtime" counter, does) over the same pre-built events.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createBus } from '../../src/bus/create.js';
@@ -159,8 +162,10 @@ if (!values['no-kafka']) {
   let brokers = values.brokers?.split(',');
   if (brokers === undefined) {
     try {
-      const { loadServices } = await import('../../test/services/services.js');
-      brokers = loadServices('kafka').kafka.brokers;
+      // what scripts/services.sh up kafka wrote (dist/ has no test/ to import loadServices from)
+      const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+      const services = JSON.parse(readFileSync(join(root, 'var/services/services.json'), 'utf8'));
+      brokers = services.kafka?.brokers;
     } catch {
       brokers = undefined;
     }

@@ -44,20 +44,20 @@ export class KafkaRange {
 
   /** High watermark (next offset to be written) per partition. */
   async endOffsets(topic: string): Promise<Map<number, bigint>> {
-    const offs = await this.admin.fetchTopicOffsets(topic);
+    const offs = await retrying(() => this.admin.fetchTopicOffsets(topic));
     return new Map(offs.map((o) => [o.partition, BigInt(o.high)]));
   }
 
   /** Offsets committed by a consumer group per partition (-1: none yet). */
   async committed(groupId: string, topic: string): Promise<Map<number, bigint>> {
-    const res = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const res = await retrying(() => this.admin.fetchOffsets({ groupId, topics: [topic] }));
     const parts = res.find((t) => t.topic === topic)?.partitions ?? [];
     return new Map(parts.map((p) => [p.partition, BigInt(p.offset)]));
   }
 
   /** Per partition, the first offset whose timestamp is at or after tsMs (the end when none is). */
   async offsetsAt(topic: string, tsMs: number): Promise<Map<number, bigint>> {
-    const offs = await this.admin.fetchTopicOffsetsByTimestamp(topic, tsMs);
+    const offs = await retrying(() => this.admin.fetchTopicOffsetsByTimestamp(topic, tsMs));
     const ends = await this.endOffsets(topic);
     return new Map(
       offs.map((o) => {
@@ -132,6 +132,22 @@ export class KafkaRange {
       await consumer
         .disconnect()
         .catch((err: Error) => logger('detect').warn({ err }, 'range consumer disconnect'));
+    }
+  }
+}
+
+/**
+ * Retries an admin request on retriable broker errors (a topic created a moment ago has no leader
+ * yet: NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE), for up to ~30 s.
+ */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 30) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
     }
   }
 }
