@@ -37,7 +37,8 @@ export function testConfig(dir: string, extra: Record<string, unknown> = {}): Co
     host: 'api-test',
     data_dir: join(dir, 'data'),
     clickhouse: { backend: 'embedded', path: join(dir, 'chdb'), database: 'mz' },
-    store: { flush_interval_ms: 20, idle_flush_ms: 5 },
+    // Fixture logs are dated 2026-11-27: keep them past the default 90-day TTL whenever the tests run.
+    store: { flush_interval_ms: 20, idle_flush_ms: 5, retention_days: 7300 },
     respond: { safety: { whitelist: ['192.0.2.0/28'] } },
     detect: { policy: { whitelist: ['127.0.0.0/8', '::1/128'] } },
     api: {
