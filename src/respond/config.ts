@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTarget } from './target.js';
 
 // The `respond` section: the agent that turns decisions into entries of the MTA's access map.
 // Commands are argv lists (no shell): `[postmap, -c, /etc/postfix-out]` works, `postmap -c x` as one
@@ -9,7 +10,12 @@ const argv = z.array(z.string().min(1)).min(1);
 export const respondSafetySchema = z
   .object({
     whitelist: z
-      .array(z.string().min(1))
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const t = parseTarget(v);
+          if (!t.ok) ctx.addIssue({ code: 'custom', message: t.error });
+        }),
+      )
       .default([])
       .describe(
         'addresses and CIDR prefixes never to tempfail (own networks, partner relays); a decision whose target overlaps one is refused',
@@ -132,7 +138,11 @@ export const respondSchema = z
       .positive()
       .default(30000)
       .describe('after a failed rebuild the agent retries, doubling from 1 s up to this'),
-    safety: respondSafetySchema.prefault({}),
+    safety: respondSafetySchema
+      .prefault({})
+      .describe(
+        'what the agent refuses to write, whatever a decision says (each refusal logged and counted)',
+      ),
   })
   .strict()
   .superRefine((v, ctx) => {
