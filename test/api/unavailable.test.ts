@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@clickhouse/client';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApi } from '../../src/api/server.js';
+import type { ClickHouse } from '../../src/clickhouse/client.js';
+import { auth, READ_TOKEN, testConfig, WRITE_TOKEN } from './helpers.js';
+
+// The API with a ClickHouse server that is not there (a closed loopback port) and no bus
+// producer, reads behind tokens: what an operator sees when the backend is down or the API is
+// read-only: 401 without a token, 503 naming the backend, never a hang or a 500.
+
+const dir = mkdtempSync(join(tmpdir(), 'mz-api-down-'));
+let app: FastifyInstance;
+let ch: ClickHouse;
+
+describe('api with ClickHouse down, no producer, reads behind tokens', () => {
+  beforeAll(async () => {
+    const cfg = testConfig(dir, {});
+    cfg.api.read_requires_token = true;
+    cfg.api.health_timeout_ms = 1000;
+    const client = createClient({ url: 'http://127.0.0.1:1', request_timeout: 1000 });
+    ch = { client, backend: 'server', database: 'mz', close: () => client.close() };
+    app = await buildApi({ cfg, ch, log: pino({ level: 'silent' }) });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await ch?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads need a token; /health and /metrics do not', async () => {
+    expect((await app.inject({ url: '/api/v1/events?ip=198.51.100.1' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/api/v1/feed/postfix' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/health' })).statusCode).toBe(503);
+  });
+
+  it('/health is 503 and names ClickHouse; the bus is not configured', async () => {
+    const r = await app.inject({ url: '/health' });
+    expect(r.json()).toMatchObject({
+      status: 'degraded',
+      clickhouse: { ok: false, backend: 'server' },
+      bus: { configured: false },
+      writes: false,
+    });
+    expect(r.json().clickhouse.error).toMatch(/ECONNREFUSED|connect/);
+  });
+
+  it('a search is 503 naming the backend', async () => {
+    const r = await app.inject({ url: '/api/v1/events?ip=198.51.100.1', headers: auth(READ_TOKEN) });
+    expect(r.statusCode).toBe(503);
+    expect(r.json().message).toMatch(/unavailable/);
+  });
+
+  it('writes without a bus producer are 503 saying so', async () => {
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/v1/decisions',
+      headers: auth(WRITE_TOKEN),
+      payload: { target: '198.51.100.1', reason: 'x', ttl_s: 600 },
+    });
+    expect(r.statusCode).toBe(503);
+    expect(r.json().message).toMatch(/no bus producer/);
+  });
+});
