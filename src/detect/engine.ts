@@ -45,7 +45,10 @@ export class DetectEngine {
   /** Events without a usable time; behind the watermark (counted); older than any window (dropped). */
   noTime = 0;
   late = 0;
+  lateSignals = 0;
   dropped = 0;
+  /** Input partition of the event being processed: in-process signals keep their stage-1 partition's clock. */
+  private partition = 0;
   /** How far behind the newest event time an event can still count in some window. */
   readonly horizonMs: number;
   events = 0;
@@ -66,7 +69,7 @@ export class DetectEngine {
     if (stages !== 'fleet') {
       const toFleet =
         stages === 'both'
-          ? (s: Signal) => this.onSignal(s)
+          ? (s: Signal) => this.onSignal(s, this.partition)
           : (s: Signal) => {
               if (!this.emitter.muted) sink.signal?.(s);
             };
@@ -97,6 +100,7 @@ export class DetectEngine {
       return false;
     }
     if (ms < clock.watermark && !this.admitLate(clock, ms, 'source')) return false;
+    this.partition = partition;
     clock.observe(ms);
     const wm = this.watermarkOf(this.clocks);
     this.events++;
@@ -123,8 +127,9 @@ export class DetectEngine {
    * Behind its partition's watermark: still counted into its own buckets while some window holds
    * them (a lagging shipper must not blind the detector); dropped beyond the horizon.
    */
-  private admitLate(clock: EventClock, ms: number, stage: string): boolean {
-    this.late++;
+  private admitLate(clock: EventClock, ms: number, stage: 'source' | 'fleet'): boolean {
+    if (stage === 'source') this.late++;
+    else this.lateSignals++;
     lateTotal.inc({ stage });
     if (ms >= clock.newest - this.horizonMs) return true;
     this.dropped++;
