@@ -109,7 +109,7 @@ describe('replay', () => {
     const dets = records.filter((r) => r.type === 'detection');
     expect(dets.length).toBeGreaterThanOrEqual(decisions.length);
     expect(records.every((r) => r.type === 'detection' || r.type === 'decision')).toBe(true);
-  });
+  }, 120_000);
 
   it('garbage, NUL, invalid UTF-8 and over-long lines are counted, never fatal', async () => {
     const junk = Buffer.concat([
@@ -131,5 +131,5 @@ describe('replay', () => {
     expect(stats.events).toBe(1);
     expect(stats.no_time).toBe(4);
     expect(records).toEqual([]);
-  });
+  }, 60_000);
 });

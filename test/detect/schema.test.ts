@@ -89,5 +89,5 @@ describe('output records match their JSON schemas', () => {
     ]) {
       expect(seen).toContain(k);
     }
-  });
+  }, 120_000);
 });
