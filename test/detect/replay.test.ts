@@ -74,7 +74,7 @@ describe('traffic generator ↔ parser', () => {
     ]) {
       expect(kinds).toContain(k);
     }
-  });
+  }, 120_000);
 });
 
 describe('replay', () => {
