@@ -37,6 +37,15 @@ export const apiFeedSchema = z
       .describe(
         'default table type of GET /feed/postfix (?type= overrides): hash/lmdb hold addresses and IPv4 /8,/16,/24 only; cidr holds any prefix',
       ),
+    cache_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(60_000)
+      .default(2000)
+      .describe(
+        'a built feed is served this long to every fetch (MTAs fetching on the same cron minute share one build); operator changes clear it; 0: build every time',
+      ),
   })
   .strict();
 

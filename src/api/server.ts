@@ -16,7 +16,7 @@ import { type Operator, TokenTable } from './auth.js';
 import { requestSeconds, requestsTotal } from './metrics.js';
 import { OperatorError } from './operator.js';
 import { registerDecisionRoutes } from './routes/decisions.js';
-import { registerFeedRoutes } from './routes/feed.js';
+import { FeedCache, registerFeedRoutes } from './routes/feed.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerWhitelistRoutes } from './routes/whitelist.js';
@@ -63,6 +63,8 @@ export interface ApiContext {
   now: () => number;
   /** The operator of a request that passed a write check. */
   operator(req: FastifyRequest): Operator;
+  /** Built feeds; cleared on every operator change. */
+  feedCache: FeedCache;
 }
 
 declare module 'fastify' {
@@ -123,6 +125,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     whitelist,
     log,
     now: deps.now ?? Date.now,
+    feedCache: new FeedCache(cfg.api.feed.cache_ms),
     operator(req) {
       const op = operators.get(req);
       if (!op) throw new Error('route without write access asked for an operator');
@@ -143,6 +146,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && reply.statusCode < 300) ctx.feedCache.clear();
     const route = req.routeOptions.url ?? 'unmatched';
     requestsTotal.inc({ route, method: req.method, status: String(reply.statusCode) });
     requestSeconds.observe({ route }, reply.elapsedTime / 1000);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildFeed, type FeedDecision, type FeedFormat, renderFeed } from '../../src/api/feed.js';
+import { FeedCache } from '../../src/api/routes/feed.js';
 import { respondSafetySchema } from '../../src/respond/config.js';
 import { postfixHandKeys } from '../../src/respond/postfix/access-map.js';
 import { parseTargets } from '../../src/respond/safety.js';
@@ -158,5 +159,36 @@ describe('the rendered feed cannot be injected', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('FeedCache', () => {
+  const empty = (n: number) => Promise.resolve({ generated_at: String(n), entries: [], skipped: [] });
+
+  it('shares one build (also in flight) within the TTL, builds again after it or after clear()', async () => {
+    let builds = 0;
+    const cache = new FeedCache(2000);
+    const build = () => empty(++builds);
+    const [a, b] = await Promise.all([
+      cache.get('postfix:hash', 0, build),
+      cache.get('postfix:hash', 10, build),
+    ]);
+    expect([a.generated_at, b.generated_at, builds]).toEqual(['1', '1', 1]);
+    expect((await cache.get('sendmail', 20, build)).generated_at).toBe('2');
+    expect((await cache.get('postfix:hash', 1999, build)).generated_at).toBe('1');
+    expect((await cache.get('postfix:hash', 2000, build)).generated_at).toBe('3');
+    cache.clear();
+    expect((await cache.get('postfix:hash', 2001, build)).generated_at).toBe('4');
+  });
+
+  it('does not keep a failed build; a TTL of 0 never caches', async () => {
+    const cache = new FeedCache(2000);
+    await expect(cache.get('json', 0, () => Promise.reject(new Error('ClickHouse down')))).rejects.toThrow();
+    expect((await cache.get('json', 1, () => empty(7))).generated_at).toBe('7');
+    const none = new FeedCache(0);
+    let builds = 0;
+    await none.get('json', 0, () => empty(++builds));
+    await none.get('json', 0, () => empty(++builds));
+    expect(builds).toBe(2);
   });
 });

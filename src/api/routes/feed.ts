@@ -7,13 +7,44 @@ import { inForceNow } from './decisions.js';
 // The mitigation feed: the active, unexpired, non-whitelisted tempfail entries, through the
 // agents' safety rules, as a Postfix table, a Sendmail access source, or JSON. Never cached.
 
-async function feedOf(ctx: ApiContext, format: FeedFormat): Promise<Feed> {
-  const now = ctx.now();
-  return buildFeed(
-    await inForceNow(ctx),
-    format,
-    { cfg: ctx.cfg.respond.safety, whitelist: ctx.whitelist.targets() },
-    now,
+/**
+ * Built feeds, per format, for api.feed.cache_ms: MTAs whose cron fires on the same minute share
+ * one build (and one in-flight build: a burst of fetches does not start a query each). Operator
+ * changes clear it.
+ */
+export class FeedCache {
+  private readonly built = new Map<string, { at: number; feed: Promise<Feed> }>();
+
+  constructor(private readonly ttlMs: number) {}
+
+  get(key: string, now: number, build: () => Promise<Feed>): Promise<Feed> {
+    const hit = this.built.get(key);
+    if (hit && now - hit.at < this.ttlMs) return hit.feed;
+    const feed = build();
+    if (this.ttlMs > 0) {
+      const entry = { at: now, feed };
+      this.built.set(key, entry);
+      feed.catch(() => {
+        if (this.built.get(key) === entry) this.built.delete(key);
+      });
+    }
+    return feed;
+  }
+
+  clear(): void {
+    this.built.clear();
+  }
+}
+
+function feedOf(ctx: ApiContext, format: FeedFormat): Promise<Feed> {
+  const key = format.kind === 'postfix' ? `postfix:${format.type}` : format.kind;
+  return ctx.feedCache.get(key, ctx.now(), async () =>
+    buildFeed(
+      await inForceNow(ctx),
+      format,
+      { cfg: ctx.cfg.respond.safety, whitelist: ctx.whitelist.targets() },
+      ctx.now(),
+    ),
   );
 }
 
