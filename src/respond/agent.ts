@@ -158,21 +158,22 @@ export class Responder {
         );
         continue;
       }
-      // The configuration may have changed since (a new whitelist entry, a narrower limit).
+      // The configuration may have changed since (a new whitelist entry, a narrower limit). The
+      // expiry was clamped when the decision came; a smaller max_ttl_s now counts from now.
       const v = this.check({
         id: e.decision_id,
         target: e.target,
         action: 'tempfail',
         reply: e.reply,
         detector: e.detector,
-        created_at: e.created_at || undefined,
+        created_at: new Date(now).toISOString(),
         expires_at: new Date(e.expires_at).toISOString(),
         state: 'active',
       });
       if (v.kind === 'refuse') this.refused(v, 'entry from the state file dropped');
       // A decision applied before start() is newer than the state file's entry for its target.
       else if (v.kind === 'add' && !this.entries.has(v.entry.target)) {
-        this.entries.set(v.entry.target, { ...v.entry, expires_at: e.expires_at });
+        this.entries.set(v.entry.target, { ...v.entry, created_at: e.created_at });
       }
     }
     this.log.info(

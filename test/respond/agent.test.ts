@@ -342,6 +342,31 @@ describe('Responder', () => {
     await r2.stop();
   });
 
+  it('restart keeps an extended entry older than max_ttl_s (its expiry was clamped when it came)', async () => {
+    writeFileSync(
+      join(dir, 'state.json'),
+      JSON.stringify({
+        version: 1,
+        written_at: iso(T0),
+        entries: [
+          {
+            target: '192.0.2.5',
+            reply: '450 4.7.1 extended',
+            expires_at: iso(T0 + 3600_000),
+            decision_id: 'old-but-extended',
+            detector: 'dha_source',
+            created_at: iso(T0 - 2 * 86400_000),
+          },
+        ],
+      }),
+    );
+    const r = responder();
+    await r.start();
+    expect(map.last).toEqual(['192.0.2.5']);
+    expect(r.list()[0]).toMatchObject({ expires_at: T0 + 3600_000, created_at: iso(T0 - 2 * 86400_000) });
+    await r.stop();
+  });
+
   it('a corrupt state file is moved aside and the agent starts empty', async () => {
     writeFileSync(join(dir, 'state.json'), '{"version":1,"entries":[{"target":');
     const r = responder();

@@ -51,8 +51,13 @@ describe.each(['hash', 'lmdb'] as const)('postfix %s: table', (type) => {
     const admin = '# mine\n198.51.100.9 OK\nlatin1 \xe9\xff bytes OK\n';
     writeFileSync(path, Buffer.from(admin, 'latin1'));
     const map = postfix(path, type);
-    const r = await map.install([entry('192.0.2.7'), entry('203.0.113.0/24', '451 4.7.1 Slow down')]);
-    expect(r).toMatchObject({ written: 2, skipped: [] });
+    const r = await map.install([
+      entry('192.0.2.7'),
+      entry('203.0.113.0/24', '451 4.7.1 Slow down'),
+      entry('2001:db8::25'),
+    ]);
+    expect(r).toMatchObject({ written: 3, skipped: [] });
+    expect(await q(type, path, '2001:db8::25')).toBe('450 4.7.1 Too many unknown recipients; try later');
     expect(await q(type, path, '192.0.2.7')).toBe('450 4.7.1 Too many unknown recipients; try later');
     expect(await q(type, path, '203.0.113')).toBe('451 4.7.1 Slow down');
     expect(await q(type, path, '198.51.100.9')).toBe('OK');
@@ -147,8 +152,9 @@ describe('sendmail access db', () => {
       sendmailCf: null,
       timeoutMs: 10_000,
     });
-    await map.install([entry('192.0.2.7'), entry('203.0.113.0/24')]);
+    await map.install([entry('192.0.2.7'), entry('203.0.113.0/24'), entry('2001:db8::25')]);
     const dump = (await run([MAKEMAP, '-u', 'hash', path])).stdout;
+    expect(dump).toContain('connect:ipv6:2001:db8::25\tERROR:4.7.1:');
     expect(dump).toContain(
       'connect:192.0.2.7\tERROR:4.7.1:"450 4.7.1 Too many unknown recipients; try later"',
     );
