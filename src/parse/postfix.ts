@@ -130,12 +130,14 @@ export function parsePostfix(ev: MailEvent, msg: string): undefined {
       return;
     case 119: // w
       if (rest.startsWith('warning: ')) return warning(ev, rest);
+      if (rest.startsWith('warn: ')) return action(ev, rest, 6, 'warn');
       return;
     case 108: // l
       if (rest.startsWith('lost connection after ')) return afterCommand(ev, rest, 22, 'lost_connection');
       if (rest.startsWith('lost connection with ')) return outbound(ev, rest);
       return;
     case 105: // i
+      if (rest.startsWith('info: ')) return action(ev, rest, 6, 'info');
       if (rest.startsWith('improper command pipelining after '))
         return afterCommand(ev, rest, 34, 'protocol_error');
       return;
