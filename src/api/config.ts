@@ -81,6 +81,14 @@ export const apiSchema = z
       .max(100_000)
       .default(10_000)
       .describe('most events one search returns (limit= is capped to it)'),
+    max_scan_window_s: z
+      .number()
+      .int()
+      .min(60)
+      .default(86_400)
+      .describe(
+        'widest time window of a search without an indexed selector (host= alone, contains=): they scan every line of the window',
+      ),
     whitelist_path: z
       .string()
       .nullable()

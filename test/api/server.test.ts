@@ -93,6 +93,26 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       expect([lim.count, lim.truncated]).toEqual([2, true]);
     });
 
+    it('a window of one host, and lines holding a text (case-insensitive), across hosts or on one', async () => {
+      const win = 'from=2026-11-27T10:00:00Z&to=2026-11-27T11:00:00Z';
+      const inWin = (e: MailEvent) =>
+        Date.parse(e.ts!) >= Date.parse('2026-11-27T10:00:00Z') &&
+        Date.parse(e.ts!) <= Date.parse('2026-11-27T11:00:00Z');
+      const mbox = (await get(`/api/v1/events?host=mbox1&${win}`)).json();
+      expect(mbox.count).toBe(events.filter((e) => e.host === 'mbox1' && inWin(e)).length);
+      const relay = (
+        await get(`/api/v1/events?contains=${encodeURIComponent('RELAY ACCESS')}&${win}`)
+      ).json();
+      expect(relay.events.map((e: MailEvent) => e.client_ip)).toEqual(['203.0.113.9']);
+      const queuedAs = (
+        await get(`/api/v1/events?host=mx1&contains=${encodeURIComponent('queued as')}&${win}`)
+      ).json();
+      expect(queuedAs.count).toBe(
+        events.filter((e) => e.host === 'mx1' && e.raw?.includes('queued as') && inWin(e)).length,
+      );
+      expect(queuedAs.count).toBeGreaterThan(0);
+    });
+
     it('trace follows the message from mx1 to mbox1', async () => {
       const r = await get(`/api/v1/trace/${encodeURIComponent(TRACE_MESSAGE_ID)}`);
       expect(r.statusCode).toBe(200);
@@ -142,6 +162,9 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
         /from is after to/,
       ],
       ['/api/v1/events?sender=a@b.test&host=mx1', /host narrows a queue_id/],
+      ['/api/v1/events?host=mx1&from=2026-11-01T00:00:00Z&to=2026-11-28T00:00:00Z', /at most 86400 s/],
+      ['/api/v1/events?ip=198.51.100.1&contains=User', /contains= goes with host=/],
+      ['/api/v1/events?contains=ab', /contains/],
       ['/api/v1/events?queue_id=abc%00def', /queue_id/],
       ['/api/v1/top/unknown-recipients?window=1fortnight', /window/],
       ['/api/v1/top/unknown-recipients?v4_prefix=4', /v4_prefix/],
@@ -470,6 +493,7 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       'state',
       'type',
       'v4_prefix',
+      'contains',
       'x',
     );
     const path = fc.constantFrom(

@@ -9,6 +9,7 @@ import {
   traceMessage,
 } from '../../store/queries.js';
 import { parseTarget, parseTargetLoose } from '../../respond/target.js';
+import { browseEvents } from '../browse.js';
 import type { ApiContext } from '../server.js';
 import { InputError } from '../errors.js';
 import { parseRange, parseWindow } from '../time.js';
@@ -35,6 +36,7 @@ const time = { type: 'string', minLength: 1, maxLength: 64 } as const;
 const SELECTORS = ['ip', 'prefix', 'sender', 'recipient', 'queue_id', 'message_id'] as const;
 
 interface EventsQuery {
+  contains?: string;
   ip?: string;
   prefix?: string;
   sender?: string;
@@ -52,7 +54,8 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ApiContext): voi
     '/events',
     {
       schema: {
-        summary: 'events of one source, sender, recipient, queue or message, newest first',
+        summary:
+          'events of one source, sender, recipient, queue or message, newest first; or a time window of one host (host=) and/or lines holding a text (contains=)',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -64,6 +67,7 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ApiContext): voi
             queue_id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z]+$' },
             message_id: { type: 'string', minLength: 1, maxLength: 998 },
             host: { type: 'string', minLength: 1, maxLength: 255 },
+            contains: { type: 'string', minLength: 3, maxLength: 200 },
             from: time,
             to: time,
             limit: { type: 'integer', minimum: 1, maximum: 100_000 },
@@ -74,17 +78,51 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ApiContext): voi
     async (req) => {
       const q = req.query;
       const given = SELECTORS.filter((k) => q[k] !== undefined);
+      const now = ctx.now();
+      if (given.length === 0 && (q.host !== undefined || q.contains !== undefined)) {
+        // Reading a window of one server's log, or grepping every server's: no index to go by.
+        const span = Math.min(3_600_000, ctx.cfg.api.max_scan_window_s * 1000);
+        const range = parseRange(q, now, span);
+        const to = range.to ?? new Date(now).toISOString();
+        if (Date.parse(to) - Date.parse(range.from!) > ctx.cfg.api.max_scan_window_s * 1000) {
+          throw new InputError(
+            `host= alone or contains= scan every line: the window may be at most ${ctx.cfg.api.max_scan_window_s} s (api.max_scan_window_s)`,
+          );
+        }
+        const limit = Math.min(q.limit ?? 1000, ctx.cfg.api.max_search_limit);
+        const events = await browseEvents(ctx.ch, {
+          from: range.from!,
+          to,
+          ...(q.host !== undefined ? { host: q.host } : {}),
+          ...(q.contains !== undefined ? { contains: q.contains } : {}),
+          limit,
+        });
+        return {
+          count: events.length,
+          limit,
+          truncated: events.length >= limit,
+          from: range.from,
+          to,
+          events,
+        };
+      }
       if (given.length !== 1) {
         throw new InputError(
           given.length === 0
-            ? `name what to search: one of ${SELECTORS.join(', ')}`
+            ? `name what to search: one of ${SELECTORS.join(', ')}, or host= / contains= for a time window`
             : `search by one of ${SELECTORS.join(', ')} at a time, not ${given.join(' and ')}`,
         );
       }
       if (q.host !== undefined && given[0] !== 'queue_id') {
-        throw new InputError('host narrows a queue_id search only (queue ids are per host)');
+        throw new InputError(
+          'host narrows a queue_id search only (queue ids are per host); alone it reads a window',
+        );
       }
-      const now = ctx.now();
+      if (q.contains !== undefined) {
+        throw new InputError(
+          'contains= goes with host= or alone (a time window), not with an indexed selector',
+        );
+      }
       const opts = {
         ...parseRange(q, now),
         limit: Math.min(q.limit ?? 1000, ctx.cfg.api.max_search_limit),
