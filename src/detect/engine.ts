@@ -168,6 +168,11 @@ export class DetectEngine {
     this.policy.observe(d);
   }
 
+  /** Newest event time of one stage-1 input partition (-Infinity when none seen). */
+  newestOf(partition: number): number {
+    return this.clocks[partition]?.newest ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** Newest event time seen by either stage (ms; -Infinity before any). */
   get newestMs(): number {
     let n = Number.NEGATIVE_INFINITY;

@@ -56,6 +56,9 @@ export class DetectService {
   };
   private metricsTimer?: NodeJS.Timeout;
   private heldKey = '';
+  private readonly lastBatchAt = new Map<string, number>();
+  private readonly idleMs = 500;
+  private readonly maxWaitMs = 30_000;
   /** Counters for tests and the final log line. */
   readonly stats = { events: 0, signals: 0, invalid: 0, rebuilt: 0, decisions: 0, detections: 0 };
 
@@ -98,6 +101,9 @@ export class DetectService {
       groupId: this.cfg.detect.group_id,
       topics: [t.events, this.cfg.detect.internal_topic],
       fromBeginning: true,
+      // Partitions are handled concurrently so one that runs ahead in event time can wait for the
+      // others (alignment, below) without stopping them.
+      partitionsConsumedConcurrently: 32,
     });
     await this.consumer.run((msgs, ctx) => this.handle(msgs, ctx.topic, ctx.partition, ctx.heartbeat));
     this.metricsTimer = setInterval(() => this.engine.flushMetrics(), 5000);
@@ -180,6 +186,8 @@ export class DetectService {
     if (expected !== firstOff && this.cfg.detect.rebuild && this.range !== undefined) {
       await this.rebuild(topic, partition, expected, firstOff, heartbeat);
     }
+    if (topic === this.topics.events) await this.align(partition, msgs, heartbeat);
+    this.lastBatchAt.set(tp, Date.now());
     const dead: BusRecord[] = [];
     const wall = this.now();
     if (topic === this.topics.events) {
@@ -208,6 +216,43 @@ export class DetectService {
     if (Number.isFinite(newest)) lagSeconds.set(Math.max(0, (wall - newest) / 1000));
     await this.publish(dead);
     this.nextOffset.set(tp, BigInt(msgs.at(-1)!.offset) + 1n);
+  }
+
+  /**
+   * Event-time alignment of the partitions this member holds: a batch that starts more than the
+   * allowed lateness ahead of the slowest busy partition waits for it. During a catch-up of a
+   * backlog, partitions of unequal density would otherwise drift hours apart, and fleet-wide
+   * detectors downstream would see the fleet out of order. A partition without a batch for
+   * `idleMs` does not hold others back; nothing waits longer than `maxWaitMs`.
+   */
+  private async align(partition: number, msgs: BusMessage[], heartbeat: () => Promise<void>): Promise<void> {
+    const firstMs = firstEventMs(msgs);
+    if (!Number.isFinite(firstMs)) return;
+    const lateness = this.cfg.detect.window.allowed_lateness_s * 1000;
+    const started = Date.now();
+    let beat = started;
+    for (;;) {
+      const slowest = this.slowestBusy(partition);
+      if (firstMs <= slowest + lateness || Date.now() - started > this.maxWaitMs) return;
+      await new Promise((r) => setTimeout(r, 10));
+      if (Date.now() - beat > 1000) {
+        beat = Date.now();
+        await heartbeat();
+      }
+    }
+  }
+
+  private slowestBusy(except: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    for (const p of this.consumer?.assignment() ?? []) {
+      if (p.topic !== this.topics.events || p.partition === except) continue;
+      const last = this.lastBatchAt.get(`${p.topic}:${p.partition}`);
+      if (last === undefined || now - last > this.idleMs) continue;
+      const newest = this.engine.newestOf(p.partition);
+      if (Number.isFinite(newest) && newest < min) min = newest;
+    }
+    return min;
   }
 
   private retain(): void {
@@ -239,9 +284,10 @@ export class DetectService {
     }
     const started = Date.now();
     let n = 0;
-    this.engine.muted = true;
-    try {
-      await range.read(topic, new Map([[partition, { from, to }]]), async (msgs) => {
+    await range.read(topic, new Map([[partition, { from, to }]]), async (msgs) => {
+      // Muted only for this synchronous loop: other partitions' handlers run between awaits.
+      this.engine.muted = true;
+      try {
         for (const m of msgs) {
           if (topic === this.topics.events) {
             const ev = decodeMailEvent(m.value);
@@ -252,11 +298,11 @@ export class DetectService {
           }
           n++;
         }
-        await heartbeat();
-      });
-    } finally {
-      this.engine.muted = false;
-    }
+      } finally {
+        this.engine.muted = false;
+      }
+      await heartbeat();
+    });
     this.stats.rebuilt += n;
     this.log.info(
       { topic, partition, from: from.toString(), to: to.toString(), records: n, ms: Date.now() - started },
@@ -339,4 +385,17 @@ export class DetectService {
     if (dead.length > 0) sends.push(p.send(this.topics.dead_letter, dead));
     await Promise.all(sends);
   }
+}
+
+/** Event time of the first message that has one (NaN when none does). */
+function firstEventMs(msgs: BusMessage[]): number {
+  for (const m of msgs) {
+    if (m.value === null) continue;
+    const at = m.value.indexOf('"ts":"');
+    if (at < 0) continue;
+    const end = m.value.indexOf('"', at + 6);
+    const ms = Date.parse(m.value.toString('latin1', at + 6, end));
+    if (Number.isFinite(ms)) return ms;
+  }
+  return Number.NaN;
 }

@@ -126,6 +126,23 @@ describe('detect service on the memory bus', () => {
     await s2.close();
   }, 180_000);
 
+  it('one member catching up a backlog aligns its partitions in event time: same targets as the engine', async () => {
+    const cfg = validate({}, 'test');
+    const direct = runScenario(spec, cfg.detect);
+    bus = new MemoryBus({ partitions: 4 });
+    const s1 = new DetectService(cfg, { bus, log: quietLog().log });
+    // The whole two hours are on the topic before the member starts.
+    await produceEvents(bus, cfg, direct.traffic.events);
+    await s1.start();
+    await settle(
+      () => [s1.stats.events, s1.stats.signals],
+      ([n]) => n === direct.traffic.events.length,
+    );
+    const decided = decisionsByTarget(await readTopic(bus, cfg.bus.topics.decisions, () => false, 1500));
+    expect(new Set(decided.keys())).toEqual(new Set(direct.decisions.map((d) => d.target)));
+    await s1.close();
+  }, 180_000);
+
   it('a restarted member reads the decisions topic back and does not decide an active target again', async () => {
     const cfg = validate({}, 'test');
     const attack: TrafficSpec = {
