@@ -314,6 +314,13 @@ export class Responder {
     return this.installed >= want;
   }
 
+  /** Rebuilds the map now even without a change (SIGHUP: after the administrator edited their lines). */
+  async refresh(): Promise<boolean> {
+    if (!this.started || this.stopped) return false;
+    this.version++;
+    return this.flush();
+  }
+
   /** Entries in force (or to be, while a rebuild is pending), sorted by expiry. */
   list(): Entry[] {
     return [...this.entries.values()].sort((a, b) => a.expires_at - b.expires_at);

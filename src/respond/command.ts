@@ -23,7 +23,7 @@ export function registerRespondCommand(program: Command): void {
       "the agent on an MTA host: read the compacted decisions topic (bus.topics.decisions) from the beginning with this host's own consumer group, " +
         'and keep the access map (respond.mta: a Postfix check_client_access table or the Sendmail access db) in step: ' +
         'entries written atomically, refused by the safety rules when unsafe, removed on the agent clock when they expire ' +
-        '(even without Kafka). SIGTERM/SIGINT: write what is pending, exit.',
+        '(even without Kafka). SIGHUP: rebuild the map now (after you edited your own lines). SIGTERM/SIGINT: write what is pending, exit.',
     )
     .requiredOption('-c, --config <file>', 'YAML configuration file (see `mizugiwa config defaults`)')
     .option('--dry-run', 'only log what would be written (sets respond.dry_run)')
@@ -74,9 +74,13 @@ export function registerRespondCommand(program: Command): void {
           },
           'responding',
         );
+        process.on('SIGHUP', () => {
+          log.info('SIGHUP: rebuilding the map');
+          void responder.refresh().catch((err: unknown) => log.error({ err }, 'rebuild after SIGHUP failed'));
+        });
         await new Promise<void>((resolve) => {
           closeWithGrace(
-            { delay: cfg.respond.command_timeout_ms + 5_000, logger: false },
+            { delay: cfg.respond.command_timeout_ms + 5_000, skip: ['SIGHUP'], logger: false },
             async ({ signal, err }) => {
               if (err) log.error({ err }, 'stopping after an unexpected error');
               else log.info({ signal }, 'stopping');

@@ -119,6 +119,15 @@ describe('Responder', () => {
     await r.stop();
   });
 
+  it('refresh() rebuilds without a change (SIGHUP after the administrator edited the file)', async () => {
+    const r = responder();
+    await r.start();
+    expect(await r.refresh()).toBe(true);
+    expect(map.installs).toEqual([[], []]);
+    await r.stop();
+    expect(await r.refresh()).toBe(false);
+  });
+
   it('coalesces decisions arriving together into one rebuild', async () => {
     const r = responder({ coalesce_ms: 50 });
     await r.start();

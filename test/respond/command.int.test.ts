@@ -1,14 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServices, repoRoot } from '../services/services.js';
-import { decision, removeStateDirs, run, stateDir } from './helpers.js';
+import { decision, removeStateDirs, run, stateDir, until } from './helpers.js';
 
 // `mizugiwa respond` as an operator runs it: --help, configuration errors (exit 2, one line naming
 // the key), --once against the real postmap, --list, --dry-run.
 
-const pf = loadServices('postfix').postfix;
+const { postfix: pf, kafka } = loadServices('postfix', 'kafka');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const dir = stateDir('cli');
 
@@ -125,4 +125,46 @@ describe('mizugiwa respond', () => {
     expect(r.stderr).toMatch(/command not found: \/nonexistent\/postmap/);
     expect(readFileSync(`${map}.db`).equals(before)).toBe(true);
   });
+
+  it('as a daemon: SIGHUP rebuilds the map (picking up new lines of the administrator), SIGTERM exits 0', async () => {
+    const map = join(dir, 'daemon-access');
+    const state = join(dir, 'daemon-state.json');
+    const cfg = config(
+      'daemon.yaml',
+      { map_path: map, postmap: [pf.postmap], state_path: state },
+      {
+        host: 'cli-test',
+        log: { level: 'info' },
+        bus: {
+          kind: 'kafka',
+          kafka: { brokers: kafka.brokers, client_id: 'mizugiwa-cli-test' },
+          topics: { decisions: `test.respond.cli.${process.pid}.${Date.now()}` },
+        },
+      },
+    );
+    const child = spawn(process.execPath, [cli, 'respond', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await until(
+      async () => log.includes('"msg":"responding"'),
+      120_000,
+      () => log.slice(-2000),
+    );
+    expect(existsSync(`${map}.db`)).toBe(true);
+
+    writeFileSync(map, `198.51.100.77 OK\n${readFileSync(map, 'latin1')}`);
+    child.kill('SIGHUP');
+    await until(
+      async () => (await run([pf.postmap, '-q', '198.51.100.77', `hash:${map}`])).stdout.trim() === 'OK',
+      30_000,
+      () => log.slice(-2000),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(existsSync(`${state}.lock`)).toBe(false);
+    expect(existsSync(`${map}.mizugiwa-lock`)).toBe(false);
+  }, 180_000);
 });
