@@ -452,6 +452,8 @@ function contentRule(ev: MailEvent, rest: string, at: number, name: string): und
 
 /** qmgr `from=<s>, size=418, nrcpt=1 (queue active)`, `from=<s>, status=expired, returned to sender` */
 function from(ev: MailEvent, rest: string): undefined {
+  // qmgr always logs nrcpt= (or status= for expiry): without either the line was cut
+  if (rest.indexOf(', nrcpt=') === -1 && rest.indexOf(', status=') === -1) return;
   let p = 5;
   let end: number;
   if (rest.charCodeAt(5) === 60) {
