@@ -247,9 +247,12 @@ describe('store over the network: Kafka -> ClickHouse server killed mid-stream',
       }
     }
     expect(checked).toBeGreaterThan(0);
-    // During the outage nothing could be stored, so the committed offsets stood still.
-    const first = during[0]!.committed;
-    for (const s of during)
+    // During the outage nothing could be stored, so the committed offsets stood still (from a
+    // second after the kill: a batch acknowledged just before it may still be committing).
+    const settled = during.filter((s) => s.at >= killedAt + 1000);
+    expect(settled.length).toBeGreaterThan(5);
+    const first = settled[0]!.committed;
+    for (const s of settled)
       for (const [p, c] of s.committed) expect(c).toBeLessThanOrEqual(first.get(p) ?? c);
-  });
+  }, 600_000); // ~1 min on a quiet machine; the shared one has taken more than 2
 });
