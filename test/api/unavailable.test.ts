@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
+import { MemoryBus } from '../../src/bus/memory.js';
 import type { ClickHouse } from '../../src/clickhouse/client.js';
 import { auth, READ_TOKEN, testConfig, WRITE_TOKEN } from './helpers.js';
 
@@ -15,7 +16,9 @@ import { auth, READ_TOKEN, testConfig, WRITE_TOKEN } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mz-api-down-'));
 let app: FastifyInstance;
+let down: FastifyInstance;
 let ch: ClickHouse;
+let bus: MemoryBus;
 
 describe('api with ClickHouse down, no producer, reads behind tokens', () => {
   beforeAll(async () => {
@@ -25,9 +28,21 @@ describe('api with ClickHouse down, no producer, reads behind tokens', () => {
     const client = createClient({ url: 'http://127.0.0.1:1', request_timeout: 1000 });
     ch = { client, backend: 'server', database: 'mz', close: () => client.close() };
     app = await buildApi({ cfg, ch, log: pino({ level: 'silent' }) });
+    // The same, with a bus: writes get as far as ClickHouse.
+    bus = new MemoryBus({ partitions: 1 });
+    const producer = await bus.producer();
+    down = await buildApi({
+      cfg: { ...cfg, api: { ...cfg.api, whitelist_path: join(dir, 'wl2.json') } },
+      ch,
+      bus,
+      producer,
+      log: pino({ level: 'silent' }),
+    });
   });
   afterAll(async () => {
     await app?.close();
+    await down?.close();
+    await bus?.close();
     await ch?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -54,6 +69,31 @@ describe('api with ClickHouse down, no producer, reads behind tokens', () => {
     const r = await app.inject({ url: '/api/v1/events?ip=198.51.100.1', headers: auth(READ_TOKEN) });
     expect(r.statusCode).toBe(503);
     expect(r.json().message).toMatch(/unavailable/);
+  });
+
+  it('a whitelist entry stands while ClickHouse is away; the answer says the lift did not happen', async () => {
+    const r = await down.inject({
+      method: 'POST',
+      url: '/api/v1/whitelist',
+      headers: auth(WRITE_TOKEN),
+      payload: { target: '198.51.100.0/24', reason: 'partner' },
+    });
+    expect(r.statusCode).toBe(201);
+    expect(r.json().lifted).toEqual([]);
+    expect(r.json().lift_error).toMatch(/POST again/);
+    expect(
+      (await down.inject({ url: '/api/v1/whitelist', headers: auth(READ_TOKEN) })).json().entries,
+    ).toContainEqual(expect.objectContaining({ target: '198.51.100.0/24', source: 'api' }));
+  });
+
+  it('an operator add while ClickHouse is away is 503 (it cannot check what is in force)', async () => {
+    const r = await down.inject({
+      method: 'POST',
+      url: '/api/v1/decisions',
+      headers: auth(WRITE_TOKEN),
+      payload: { target: '203.0.113.7', reason: 'x', ttl_s: 600 },
+    });
+    expect(r.statusCode).toBe(503);
   });
 
   it('writes without a bus producer are 503 saying so', async () => {

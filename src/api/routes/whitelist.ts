@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Decision } from '../../decision/decision.js';
 import { parseTarget } from '../../respond/target.js';
 import { InputError } from '../errors.js';
 import { operatorActionsTotal } from '../metrics.js';
@@ -37,19 +38,28 @@ export function registerWhitelistRoutes(app: FastifyInstance, ctx: ApiContext): 
       const t = parseTarget(req.body.target);
       if (!t.ok) throw new InputError(`target: ${t.error}`);
       const entry = await ctx.whitelist.add(t.target.text, req.body.reason, op.name, new Date(ctx.now()));
-      const lifted = await liftOverlapping(
-        octx,
-        t.target,
-        `whitelisted ${entry.target}: ${req.body.reason}`,
-        op.name,
-        await inForceNow(ctx),
-      );
       operatorActionsTotal.inc({ action: 'whitelist_add', outcome: 'published' });
+      // The entry stands even when the decisions in force cannot be read now (ClickHouse away):
+      // the answer says so, and the same POST again lifts them once it is back.
+      let lifted: Decision[] = [];
+      let liftError: string | undefined;
+      try {
+        lifted = await liftOverlapping(
+          octx,
+          t.target,
+          `whitelisted ${entry.target}: ${req.body.reason}`,
+          op.name,
+          await inForceNow(ctx),
+        );
+      } catch (err) {
+        liftError = `the entry is in force, but decisions overlapping it were not lifted: ${(err as Error).message.split('\n')[0]}; POST again to retry`;
+        ctx.log.error({ err, target: entry.target }, 'whitelist: lifting overlapping decisions failed');
+      }
       ctx.log.info(
         { operator: op.name, target: entry.target, lifted: lifted.map((d) => d.id), reason: entry.reason },
         'whitelist entry added',
       );
-      return reply.code(201).send({ entry, lifted });
+      return reply.code(201).send({ entry, lifted, ...(liftError ? { lift_error: liftError } : {}) });
     },
   );
 
