@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { respondSafetySchema } from '../respond/config.js';
+import { ruleReply } from '../respond/safety.js';
 
 // The `api` section: the HTTP API (search, trace, decisions, whitelist, the mitigation feed,
 // health, metrics). Writes always need a token; reads only when read_requires_token is set.
@@ -72,6 +74,10 @@ export const apiSchema = z
       ),
     default_reply: z
       .string()
+      .refine((r) => ruleReply({ reply: r }, respondSafetySchema.parse({})) === null, {
+        message:
+          'must be a 4xx reply with its enhanced code and plain text, e.g. "450 4.7.1 text" (decisions never reject)',
+      })
       .default('450 4.7.1 Service temporarily refused by the mail administrator; try later')
       .describe('reply of an operator decision that names none (must pass the respond safety rules)'),
     max_search_limit: z

@@ -85,6 +85,7 @@ describe('tokens', () => {
     ).toThrow(/unique/);
     expect(() => apiSchema.parse({ listen: 'localhost' })).toThrow(/HOST:PORT/);
     expect(() => apiSchema.parse({ listen: '127.0.0.1:99999' })).toThrow(/port/);
+    expect(() => apiSchema.parse({ default_reply: '550 5.7.1 Go away' })).toThrow(/4xx/);
     expect(apiSchema.parse({}).listen).toBe('127.0.0.1:8426');
   });
 });
