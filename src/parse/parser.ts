@@ -107,7 +107,12 @@ export class LineParser {
   parse(line: string | Buffer): MailEvent {
     let s: string;
     try {
-      s = sanitize(typeof line === 'string' ? line : line.toString('utf8'));
+      // decode no more of a huge Buffer than the raw cap can use (4 bytes always make >= 1 UTF-16 unit)
+      s = sanitize(
+        typeof line === 'string'
+          ? line
+          : (line.length > 4 * RAW_CAP ? line.subarray(0, 4 * RAW_CAP) : line).toString('utf8'),
+      );
     } catch {
       return { kind: 'unknown', raw: '' };
     }
