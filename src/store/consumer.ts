@@ -37,6 +37,9 @@ export class StoreConsumer {
   private readonly log = logger('store');
   /** Handlers waiting for the writer right now. */
   private waiting = 0;
+  /** Rejected by stop(): handlers still waiting give up, uncommitted (the records come again). */
+  private stopping: Promise<never> | undefined;
+  private stopNow: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -50,6 +53,10 @@ export class StoreConsumer {
 
   async start(): Promise<void> {
     const { topics } = this.opts;
+    this.stopping = new Promise<never>((_, reject) => {
+      this.stopNow = reject;
+    });
+    this.stopping.catch(() => {});
     await this.bus.ensureTopics([
       { topic: topics.events },
       { topic: topics.detections },
@@ -65,8 +72,13 @@ export class StoreConsumer {
     this.log.info({ group: this.opts.groupId, topics }, 'store consuming');
   }
 
-  /** Stops fetching. Handlers still waiting for the writer finish or fail with it. */
+  /**
+   * Stops fetching. Handlers still waiting for the writer give up without committing, so a
+   * ClickHouse that is away cannot hold the shutdown; what they carried comes again from the
+   * bus (and is deduplicated by id). The writer is not closed: it may be shared.
+   */
   async stop(): Promise<void> {
+    this.stopNow?.(new Error('store consumer stopping'));
     await this.consumer?.close();
     this.consumer = undefined;
   }
@@ -117,7 +129,7 @@ export class StoreConsumer {
         Math.max(1, this.consumer?.assignment().length ?? 1),
       );
       if (this.waiting >= parallel) this.writer.sendNow();
-      await stored;
+      await (this.stopping ? Promise.race([stored, this.stopping]) : stored);
     } finally {
       this.waiting--;
       clearInterval(heartbeat);

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
+import { dialectOf } from '../../src/clickhouse/dialect.js';
 import { migrate } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
-import { StoreWriter } from '../../src/store/writer.js';
+import { StoreWriter, writerOptions } from '../../src/store/writer.js';
 import { decisionFor, detectionFor } from './fixtures.js';
 import { harvestLog, parseLog } from './parsed.js';
 
@@ -97,6 +98,49 @@ describe('StoreConsumer (memory bus -> chdb)', () => {
     expect(await count('SELECT count() FROM mz.dead_letters')).toBe(2);
     await again.stop();
     await writer2.close();
+    await p.close();
+    await bus.close();
+  });
+
+  it('stop() does not wait for a ClickHouse that is away; nothing is committed, the records come again', async () => {
+    const bus = new MemoryBus({ partitions: 2 });
+    const down: ClickHouse = {
+      ...ch,
+      client: new Proxy(ch.client, {
+        get(target, prop, receiver) {
+          if (prop !== 'exec') return Reflect.get(target, prop, receiver);
+          return async () => {
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+          };
+        },
+      }),
+    };
+    const before = await count('SELECT count() FROM mz.mail_events');
+    const events = parseLog(harvestLog([20]), 'stop.log').map((e) => ({ ...e, id: `stop:${e.id}` }));
+    const stuck = new StoreWriter(down, dialectOf('26.7'), {
+      ...writerOptions(cfg),
+      retryInitialMs: 20,
+      retryMaxMs: 50,
+    });
+    const first = new StoreConsumer(bus, stuck, { groupId: 'store-stop', topics });
+    await first.start();
+    const p = await bus.producer();
+    await p.send(
+      topics.events,
+      events.map((e) => ({ key: e.client_ip ?? null, value: JSON.stringify(e) })),
+    );
+    await until(async () => stuck.pending() === events.length);
+    const t0 = Date.now();
+    await first.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await stuck.close(10);
+
+    const writer = await StoreWriter.open(ch, cfg);
+    const second = new StoreConsumer(bus, writer, { groupId: 'store-stop', topics });
+    await second.start();
+    await until(async () => (await count('SELECT count() FROM mz.mail_events')) === before + events.length);
+    await second.stop();
+    await writer.close();
     await p.close();
     await bus.close();
   });
