@@ -143,7 +143,23 @@ export function mitigationDashboard(): dashboard.Dashboard {
     .time({ from: 'now-6h', to: 'now' })
     .refresh('1m')
     .timezone('browser')
-    .tooltip(dashboard.DashboardCursorSync.Crosshair);
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .annotation(
+      new dashboard.AnnotationQueryBuilder()
+        .name('Operator actions')
+        .datasource(CH)
+        .enable(true)
+        .iconColor('orange')
+        .target(
+          sqlTable(
+            `SELECT changed_at AS time, concat(origin, ' ', if(state = 'lifted', 'lifted', 'set'), ' ', target, ': ', reason) AS text,
+                    state AS tags
+             FROM ${DB}.decisions
+             WHERE $__timeFilter(changed_at) AND startsWith(origin, 'operator:')
+             ORDER BY time`,
+          ),
+        ),
+    );
   variables(b);
 
   b.withRow(new dashboard.RowBuilder('Now'));

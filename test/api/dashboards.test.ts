@@ -42,7 +42,11 @@ interface Query {
   text: string;
 }
 
-function queriesOf(d: { panels?: Panel[]; templating?: { list?: Array<Record<string, unknown>> } }): Query[] {
+function queriesOf(d: {
+  panels?: Panel[];
+  templating?: { list?: Array<Record<string, unknown>> };
+  annotations?: { list?: Array<{ name?: string; target?: Target }> };
+}): Query[] {
   const out: Query[] = [];
   const walk = (panels: Panel[] | undefined) => {
     for (const p of panels ?? []) {
@@ -56,6 +60,11 @@ function queriesOf(d: { panels?: Panel[]; templating?: { list?: Array<Record<str
     }
   };
   walk(d.panels);
+  for (const a of d.annotations?.list ?? []) {
+    if (a.target?.datasource?.type === CLICKHOUSE_PLUGIN) {
+      out.push({ where: `annotation ${a.name}`, kind: 'sql', text: a.target.rawSql ?? '' });
+    }
+  }
   for (const v of d.templating?.list ?? []) {
     const ds = v.datasource as { type?: string } | undefined;
     if (v.type === 'query' && ds?.type === CLICKHOUSE_PLUGIN) {
@@ -162,7 +171,7 @@ describe('dashboards', () => {
   it('has ClickHouse and Prometheus queries, each with a unique refId per panel', () => {
     expect(all.filter((q) => q.kind === 'sql').length).toBeGreaterThan(10);
     expect(all.filter((q) => q.kind === 'promql').length).toBeGreaterThan(5);
-    const where = all.filter((q) => !q.where.startsWith('variable')).map((q) => q.where);
+    const where = all.filter((q) => !/^(variable|annotation) /.test(q.where)).map((q) => q.where);
     expect(new Set(where).size).toBe(where.length);
   });
 
@@ -207,6 +216,8 @@ describe('dashboards', () => {
     expect(nulls.map((r) => r.source)).toEqual(['203.0.113.50']);
     const det = await byTitle('Detections and why some got no decision');
     expect(det.map((r) => r.outcome).sort()).toEqual(['decided', 'whitelisted']);
+    const ops = await run(all.find((q) => q.where === 'annotation Operator actions')!.text);
+    expect(ops.map((r) => r.tags)).toEqual(['active', 'lifted']);
     const hosts = await run(all.find((q) => q.where === 'variable host')!.text);
     expect(hosts.map((r) => r.host).sort()).toEqual([...HOSTS].sort());
   });
