@@ -73,13 +73,19 @@ export class StoreConsumer {
   }
 
   /**
-   * Stops fetching. Handlers still waiting for the writer give up without committing, so a
-   * ClickHouse that is away cannot hold the shutdown; what they carried comes again from the
-   * bus (and is deduplicated by id). The writer is not closed: it may be shared.
+   * Stops fetching. Handlers waiting for the writer get `graceMs` to see their rows stored (close
+   * the writer at the same time so it flushes now); after that they give up without committing,
+   * so a ClickHouse that is away cannot hold the shutdown, and what they carried comes again from
+   * the bus (deduplicated by id). The writer is not closed here: it may be shared.
    */
-  async stop(): Promise<void> {
-    this.stopNow?.(new Error('store consumer stopping'));
-    await this.consumer?.close();
+  async stop(graceMs = 5000): Promise<void> {
+    this.writer.sendNow();
+    const timer = setTimeout(() => this.stopNow?.(new Error('store consumer stopping')), graceMs);
+    try {
+      await this.consumer?.close();
+    } finally {
+      clearTimeout(timer);
+    }
     this.consumer = undefined;
   }
 

@@ -131,7 +131,7 @@ describe('StoreConsumer (memory bus -> chdb)', () => {
     );
     await until(async () => stuck.pending() === events.length);
     const t0 = Date.now();
-    await first.stop();
+    await first.stop(200);
     expect(Date.now() - t0).toBeLessThan(5000);
     await stuck.close(10);
 
