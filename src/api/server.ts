@@ -181,11 +181,21 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       return reply.code(503).send({ error: 'unavailable', message: err.message });
     }
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT') {
+    // Connection failures, and @clickhouse/client's request timeout ("Timeout error."): 503.
+    if (
+      code === 'ECONNREFUSED' ||
+      code === 'ECONNRESET' ||
+      code === 'ETIMEDOUT' ||
+      code === 'EHOSTUNREACH' ||
+      /^Timeout error/.test(err.message)
+    ) {
       req.log.error({ err, route: req.routeOptions.url }, 'backend unavailable');
       return reply
         .code(503)
-        .send({ error: 'unavailable', message: `a backend is unavailable (${code}); see /health` });
+        .send({
+          error: 'unavailable',
+          message: `a backend is unavailable (${code ?? err.message}); see /health`,
+        });
     }
     req.log.error({ err, route: req.routeOptions.url, method: req.method }, 'request failed');
     return reply
