@@ -19,6 +19,7 @@ import { registerDecisionRoutes } from './routes/decisions.js';
 import { FeedCache, registerFeedRoutes } from './routes/feed.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerSearchRoutes } from './routes/search.js';
+import { registerSourceRoutes } from './routes/source.js';
 import { registerWhitelistRoutes } from './routes/whitelist.js';
 import { InputError, UnavailableError } from './errors.js';
 import { Whitelist, WhitelistError } from './whitelist.js';
@@ -28,6 +29,7 @@ import { Whitelist, WhitelistError } from './whitelist.js';
 //   GET  /health, /metrics
 //   GET  /api/v1/events            search by ip, prefix, sender, recipient, queue_id, message_id
 //   GET  /api/v1/trace/:message_id a message across hosts
+//   GET  /api/v1/sources/:ip       one client address at a glance
 //   GET  /api/v1/top/unknown-recipients
 //   GET  /api/v1/decisions         in force at a time;  GET /api/v1/decisions/:id with its audit trail
 //   POST /api/v1/decisions         operator add;  POST /api/v1/decisions/:ref/lift, DELETE /api/v1/decisions/:ref
@@ -190,12 +192,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       /^Timeout error/.test(err.message)
     ) {
       req.log.error({ err, route: req.routeOptions.url }, 'backend unavailable');
-      return reply
-        .code(503)
-        .send({
-          error: 'unavailable',
-          message: `a backend is unavailable (${code ?? err.message}); see /health`,
-        });
+      return reply.code(503).send({
+        error: 'unavailable',
+        message: `a backend is unavailable (${code ?? err.message}); see /health`,
+      });
     }
     req.log.error({ err, route: req.routeOptions.url, method: req.method }, 'request failed');
     return reply
@@ -231,6 +231,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (v1) => {
       registerSearchRoutes(v1, ctx);
+      registerSourceRoutes(v1, ctx);
       registerDecisionRoutes(v1, ctx);
       registerWhitelistRoutes(v1, ctx);
       registerFeedRoutes(v1, ctx);

@@ -455,6 +455,44 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
     });
   });
 
+  describe('sources', () => {
+    it('one address at a glance: traffic, detections about it or its prefix, decisions, whitelist', async () => {
+      const det = (id: string, subject: string, kind: 'ip' | 'prefix') => ({
+        id,
+        detector: kind === 'ip' ? 'dha_source' : 'dha_prefix',
+        subject,
+        subject_kind: kind,
+        reason: 'test',
+        confidence: 0.9,
+        evidence: { counts: { user_unknown: 9 }, window_s: 600, sample_event_ids: [] },
+        ts: '2026-11-27T09:05:00Z',
+      });
+      await h.writer.write('detections', [
+        det('det-a', '198.51.100.1', 'ip'),
+        det('det-b', '198.51.100.0/24', 'prefix'),
+        det('det-c', '198.51.100.2', 'ip'),
+        det('det-d', '2001:db8::/64', 'prefix'),
+      ]);
+      const r = await get('/api/v1/sources/198.51.100.1?from=2026-11-27T00:00:00Z');
+      expect(r.statusCode).toBe(200);
+      const s = r.json();
+      expect(s.activity.user_unknown).toBe(PER_SOURCE[0]);
+      expect(s.activity.rejects).toBe(PER_SOURCE[0]);
+      expect(s.activity.first_seen).toBe('2026-11-27T09:00:00Z');
+      expect(s.detections.map((d: { id: string }) => d.id).sort()).toEqual(['det-a', 'det-b']);
+      expect(
+        s.decisions.map((d: { state: string; last_origin: string }) => [d.state, d.last_origin]),
+      ).toEqual([['lifted', 'operator:alice']]);
+      expect(s.in_force).toEqual([]);
+      expect(s.whitelisted).toBeNull();
+      const wl = (await get('/api/v1/sources/192.0.2.5')).json();
+      expect(wl.whitelisted).toMatchObject({ target: '192.0.2.0/28', source: 'config' });
+      expect(wl.activity).toMatchObject({ events: 0, first_seen: null });
+      expect((await get('/api/v1/sources/198.51.100.0%2F24')).statusCode).toBe(400);
+      expect((await get('/api/v1/sources/198.51.100.1?window=1h&from=-2h')).statusCode).toBe(400);
+    });
+  });
+
   describe('fuzz: no input makes a 5xx', () => {
     const value = fc.oneof(
       fc.string({ maxLength: 80 }),
@@ -497,6 +535,7 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       'x',
     );
     const path = fc.constantFrom(
+      '/api/v1/sources/198.51.100.1',
       '/api/v1/events',
       '/api/v1/top/unknown-recipients',
       '/api/v1/decisions',
