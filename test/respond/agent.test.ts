@@ -145,6 +145,11 @@ describe('Responder', () => {
     ]);
     expect(map.installs).toHaveLength(2);
     expect(map.last).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3']);
+    expect(await metric('mizugiwa_respond_entries')).toBe(3);
+    expect(await metric('mizugiwa_respond_map_rebuilds_total', { result: 'ok' })).toBe(2);
+    expect(await metric('mizugiwa_respond_decisions_total', { outcome: 'added' })).toBe(3);
+    const text = await registry.metrics();
+    expect(text).toMatch(/^mizugiwa_respond_map_rebuild_seconds_count\{mta="postfix"\} 2$/m);
     await r.stop();
   });
 
