@@ -5,7 +5,8 @@ import { utcTime } from '../store/rows.js';
 
 // One client address at a glance, the first question in an incident ("who is 198.51.100.7?"):
 // its traffic in a window from the per-minute source rollup, and the detections about it or
-// about a prefix holding it. Decisions and the whitelist are added by the route.
+// about a prefix holding it. Decisions and the whitelist are added by the route. A subject that is
+// not a valid CIDR is never passed to isIPAddressInRange (it would fail the whole query).
 
 export interface SourceActivity {
   events: number;
@@ -72,7 +73,10 @@ export async function sourceDetections(
             FROM ${ch.database}.detections
             WHERE ts >= {from:DateTime64(3, 'UTC')} AND ts <= {to:DateTime64(3, 'UTC')}
               AND subject_kind IN ('ip', 'prefix')
-              AND (subject = {ip:String} OR (position(subject, '/') > 0 AND isIPAddressInRange({ip:String}, subject)))
+              AND (subject = {ip:String} OR isIPAddressInRange({ip:String}, if(
+                    (isIPv4String(substringIndex(subject, '/', 1)) AND toUInt8OrDefault(substringIndex(subject, '/', -1), 255) <= 32)
+                    OR (isIPv6String(substringIndex(subject, '/', 1)) AND toUInt8OrDefault(substringIndex(subject, '/', -1), 255) <= 128),
+                    subject, '255.255.255.255/32')))
             ORDER BY ts DESC LIMIT 1 BY id LIMIT {limit:UInt32}`,
     query_params: { ip, from: utcTime(from, 3, 'from'), to: utcTime(to, 3, 'to'), limit },
     format: 'JSONEachRow',

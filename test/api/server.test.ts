@@ -472,6 +472,9 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
         det('det-b', '198.51.100.0/24', 'prefix'),
         det('det-c', '198.51.100.2', 'ip'),
         det('det-d', '2001:db8::/64', 'prefix'),
+        det('det-e', '198.51.100.0/40', 'prefix'),
+        det('det-f', 'garbage/24', 'prefix'),
+        det('det-g', '198.51.100.1/32', 'prefix'),
       ]);
       const r = await get('/api/v1/sources/198.51.100.1?from=2026-11-27T00:00:00Z');
       expect(r.statusCode).toBe(200);
@@ -479,7 +482,7 @@ describe('api over embedded ClickHouse', { timeout: 60_000 }, () => {
       expect(s.activity.user_unknown).toBe(PER_SOURCE[0]);
       expect(s.activity.rejects).toBe(PER_SOURCE[0]);
       expect(s.activity.first_seen).toBe('2026-11-27T09:00:00Z');
-      expect(s.detections.map((d: { id: string }) => d.id).sort()).toEqual(['det-a', 'det-b']);
+      expect(s.detections.map((d: { id: string }) => d.id).sort()).toEqual(['det-a', 'det-b', 'det-g']);
       expect(
         s.decisions.map((d: { state: string; last_origin: string }) => [d.state, d.last_origin]),
       ).toEqual([['lifted', 'operator:alice']]);
