@@ -197,6 +197,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
         message: `a backend is unavailable (${code ?? err.message}); see /health`,
       });
     }
+    if (err.name?.startsWith('KafkaJS')) {
+      req.log.error({ err, route: req.routeOptions.url }, 'bus unavailable');
+      return reply.code(503).send({
+        error: 'unavailable',
+        message: `the bus is unavailable (${err.name}); see /health`,
+      });
+    }
     req.log.error({ err, route: req.routeOptions.url, method: req.method }, 'request failed');
     return reply
       .code(500)
