@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import type { Command } from 'commander';
+import type { Bus, Consumer } from '../bus/bus.js';
 import { createBus } from '../bus/create.js';
 import { action } from '../cli/exit.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -63,17 +64,36 @@ export function registerRespondCommand(program: Command): void {
         const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : null;
         // The map first: entries in force are kept (and expire) even while Kafka is unreachable.
         await responder.start();
-        const bus = await createBus(cfg.bus);
-        const consumer = await consumeDecisions(bus, responder, cfg);
-        log.info(
-          {
-            host: cfg.host,
-            group: groupIdOf(cfg),
-            topic: cfg.bus.topics.decisions,
-            map: responder.map.describe,
-          },
-          'responding',
-        );
+        let bus: Bus | null = null;
+        let consumer: Consumer | null = null;
+        let stopping = false;
+        const connected = (async () => {
+          for (let delay = 1000; !stopping; delay = Math.min(delay * 2, 30_000)) {
+            try {
+              bus = await createBus(cfg.bus);
+              consumer = await consumeDecisions(bus, responder, cfg);
+              if (stopping) return; // the close handler closes them
+              log.info(
+                {
+                  host: cfg.host,
+                  group: groupIdOf(cfg),
+                  topic: cfg.bus.topics.decisions,
+                  map: responder.map.describe,
+                },
+                'responding',
+              );
+              return;
+            } catch (err) {
+              log.error(
+                { err: (err as Error).message, retry_in_ms: delay },
+                'cannot read decisions from Kafka; the map stays in force and entries still expire on time; retrying',
+              );
+              await bus?.close().catch(() => {});
+              bus = null;
+              await new Promise((r) => setTimeout(r, delay));
+            }
+          }
+        })();
         process.on('SIGHUP', () => {
           log.info('SIGHUP: rebuilding the map');
           void responder.refresh().catch((err: unknown) => log.error({ err }, 'rebuild after SIGHUP failed'));
@@ -84,9 +104,13 @@ export function registerRespondCommand(program: Command): void {
             async ({ signal, err }) => {
               if (err) log.error({ err }, 'stopping after an unexpected error');
               else log.info({ signal }, 'stopping');
-              await consumer.close().catch((e: unknown) => log.warn({ err: e }, 'consumer close'));
+              stopping = true;
+              await Promise.race([connected, new Promise((r) => setTimeout(r, 5000))]);
+              const c = consumer as Consumer | null;
+              const b = bus as Bus | null;
+              await c?.close().catch((e: unknown) => log.warn({ err: e }, 'consumer close'));
               await responder.stop();
-              await bus.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
+              await b?.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
               metrics?.close();
               resolve();
             },

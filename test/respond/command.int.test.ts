@@ -167,4 +167,50 @@ describe('mizugiwa respond', () => {
     expect(existsSync(`${state}.lock`)).toBe(false);
     expect(existsSync(`${map}.mizugiwa-lock`)).toBe(false);
   }, 180_000);
+
+  it('Kafka unreachable: the daemon keeps running, keeps the map and expires entries on time', async () => {
+    const map = join(dir, 'nokafka-access');
+    const state = join(dir, 'nokafka-state.json');
+    const expires = Date.now() + 6000;
+    writeFileSync(
+      state,
+      JSON.stringify({
+        version: 1,
+        written_at: new Date().toISOString(),
+        entries: [
+          { ...decision('192.0.2.9', 0), decision_id: 'x', expires_at: new Date(expires).toISOString() },
+        ],
+      }),
+    );
+    const cfg = config(
+      'nokafka.yaml',
+      { map_path: map, postmap: [pf.postmap], state_path: state },
+      {
+        log: { level: 'info' },
+        bus: { kind: 'kafka', kafka: { brokers: ['127.0.0.1:1'], connection_timeout_ms: 500 } },
+      },
+    );
+    const child = spawn(process.execPath, [cli, 'respond', '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const present = async () => (await run([pf.postmap, '-q', '192.0.2.9', `hash:${map}`])).code === 0;
+    await until(present, 30_000, () => log.slice(-2000));
+    await until(
+      async () => !(await present()),
+      15_000,
+      () => log.slice(-2000),
+    );
+    expect(Date.now()).toBeLessThan(expires + 1000);
+    expect(log).not.toContain('"msg":"responding"');
+    await until(
+      async () => log.includes('cannot read decisions from Kafka'),
+      60_000,
+      () => log.slice(-2000),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 180_000);
 });
