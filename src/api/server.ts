@@ -22,7 +22,7 @@ import { registerSearchRoutes } from './routes/search.js';
 import { registerSourceRoutes } from './routes/source.js';
 import { registerWhitelistRoutes } from './routes/whitelist.js';
 import { InputError, UnavailableError } from './errors.js';
-import { Whitelist, WhitelistError } from './whitelist.js';
+import { followWhitelist, Whitelist, WhitelistError } from './whitelist.js';
 
 // The HTTP API: fastify with a JSON schema on every route (a malformed request is a 400 that
 // says what is wrong, never a 500), operator tokens, and these routes:
@@ -95,6 +95,7 @@ export function configuredWhitelist(cfg: Config): Array<{ target: string; sectio
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const { cfg } = deps;
   const log = deps.log ?? logger('api');
+  const closers: Array<() => Promise<void>> = [];
   const whitelist =
     deps.whitelist ??
     (await Whitelist.open({
@@ -103,6 +104,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       topic: cfg.api.whitelist_topic,
       ...(deps.producer ? { producer: deps.producer } : {}),
     }));
+  // On a shared bus every instance follows the whitelist topic: an entry added on one is in force on all.
+  if (deps.bus && !deps.whitelist) {
+    const follower = await followWhitelist(deps.bus, whitelist, cfg.api.whitelist_topic, log);
+    closers.push(() => follower.close());
+  }
   const tokens = new TokenTable(cfg.api.tokens);
   const operators = new WeakMap<FastifyRequest, Operator>();
 
@@ -114,6 +120,10 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     // Unknown query parameters are an error (a typo must not widen a search), not dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     return503OnClosing: true,
+  });
+
+  app.addHook('onClose', async () => {
+    for (const close of closers) await close();
   });
 
   // JSON bodies only: anything else is a 415 rather than a string that fails validation.

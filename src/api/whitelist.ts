@@ -1,7 +1,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import type { Producer } from '../bus/bus.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Bus, Consumer, Producer } from '../bus/bus.js';
+import type { Logger } from '../log/logger.js';
 import { overlaps, parseTarget, type Target } from '../respond/target.js';
 
 // The whitelist as the API sees it: the entries of the configuration (respond.safety.whitelist,
@@ -9,7 +12,9 @@ import { overlaps, parseTarget, type Target } from '../respond/target.js';
 // operators add over the API. Runtime entries live in a JSON file written atomically (the
 // API's own record, it survives restarts with either bus) and every change is published on a
 // compacted topic keyed by target (a tombstone when removed), so detectors and agents can follow
-// it. One API instance owns the file: several instances that take writes need a shared path.
+// it. Every API instance on a shared bus follows that topic (src/api/start.ts), so an entry added
+// on one is in force on all; the topic's order decides between them, the file is each instance's
+// copy for its restarts.
 
 export interface WhitelistEntry {
   /** Canonical address or CIDR prefix. */
@@ -41,6 +46,8 @@ export class Whitelist {
   private readonly configured: Array<WhitelistEntry & { t: Target }>;
   private parsed: Target[] = [];
   private writing: Promise<void> = Promise.resolve();
+  /** Values this instance published and has not yet seen come back on the topic. */
+  private readonly ownRecords = new Set<string>();
 
   private constructor(
     private readonly path: string,
@@ -143,6 +150,45 @@ export class Whitelist {
     return entry;
   }
 
+  /**
+   * A record of the whitelist topic (another API instance's change, or this one's own coming
+   * back): the topic's order decides. Kept in the file too. Returns what it did, for the log.
+   */
+  async applyRecord(
+    key: string | null,
+    value: Buffer | null,
+  ): Promise<'set' | 'removed' | 'same' | 'own' | 'ignored'> {
+    const k = parseTarget(key);
+    if (!k.ok) return 'ignored';
+    // Our own change coming back: already applied, and a later local change may have followed it.
+    const text = value === null ? `-${k.target.text}` : value.toString('utf8');
+    if (this.ownRecords.delete(text)) return 'own';
+    if (value === null) {
+      if (!this.runtime.has(k.target.text)) return 'same';
+      await this.change(() => this.runtime.delete(k.target.text), null);
+      return 'removed';
+    }
+    let e: WhitelistEntry;
+    try {
+      e = JSON.parse(text) as WhitelistEntry;
+    } catch {
+      return 'ignored';
+    }
+    const t = parseTarget(e?.target);
+    if (!t.ok || t.target.text !== k.target.text || typeof e.reason !== 'string') return 'ignored';
+    const entry: WhitelistEntry = {
+      target: t.target.text,
+      reason: e.reason.slice(0, 500),
+      added_by: String(e.added_by ?? '').slice(0, 100),
+      added_at: String(e.added_at ?? '').slice(0, 40),
+      source: 'api',
+    };
+    const old = this.runtime.get(entry.target);
+    if (old && JSON.stringify(old) === JSON.stringify(entry)) return 'same';
+    await this.change(() => this.runtime.set(entry.target, entry), null);
+    return 'set';
+  }
+
   /** Removes a runtime entry; configured entries cannot be removed here (409). */
   async remove(target: string): Promise<WhitelistEntry> {
     const r = parseTarget(target);
@@ -161,8 +207,8 @@ export class Whitelist {
     return e;
   }
 
-  /** Applies a change in memory, writes the file, then publishes; a failed write undoes the change. */
-  private change(apply: () => void, record: { key: string; value: string | null }): Promise<void> {
+  /** Applies a change in memory, writes the file, then publishes (unless `record` is null); a failed write undoes the change. */
+  private change(apply: () => void, record: { key: string; value: string | null } | null): Promise<void> {
     const run = async () => {
       const before = new Map(this.runtime);
       apply();
@@ -175,7 +221,16 @@ export class Whitelist {
       } finally {
         this.reindex();
       }
-      if (this.producer) await this.producer.send(this.topic, [record]);
+      if (this.producer && record) {
+        const own = record.value ?? `-${record.key}`;
+        this.ownRecords.add(own);
+        try {
+          await this.producer.send(this.topic, [record]);
+        } catch (err) {
+          this.ownRecords.delete(own);
+          throw err;
+        }
+      }
     };
     const p = this.writing.then(run, run);
     this.writing = p.catch(() => undefined);
@@ -196,4 +251,32 @@ export class Whitelist {
     }
     this.parsed = out;
   }
+}
+
+/**
+ * Follows the whitelist topic from its start with a group of its own (every instance reads every
+ * record), applying other instances' changes. Returns the consumer (close it on shutdown).
+ */
+export async function followWhitelist(
+  bus: Bus,
+  whitelist: Whitelist,
+  topic: string,
+  log: Logger,
+): Promise<Consumer> {
+  await bus.ensureTopics([{ topic, compacted: true }]);
+  const consumer = await bus.consumer({
+    groupId: `mizugiwa-api-whitelist.${hostname()}.${process.pid}.${randomUUID().slice(0, 8)}`,
+    topics: [topic],
+    fromBeginning: true,
+  });
+  await consumer.run(async (messages) => {
+    for (const m of messages) {
+      const did = await whitelist.applyRecord(m.key, m.value);
+      if (did === 'set' || did === 'removed')
+        log.info({ target: m.key, change: did }, 'whitelist change from the topic');
+      else if (did === 'ignored')
+        log.warn({ key: m.key, offset: m.offset }, 'whitelist topic: record ignored (not an entry)');
+    }
+  });
+  return consumer;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../src/api/server.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import type { ClickHouse } from '../../src/clickhouse/client.js';
-import { auth, READ_TOKEN, testConfig, WRITE_TOKEN } from './helpers.js';
+import { auth, READ_TOKEN, testConfig, until, WRITE_TOKEN } from './helpers.js';
 
 // The API with a ClickHouse server that is not there (a closed loopback port) and no bus
 // producer, reads behind tokens: what an operator sees when the backend is down or the API is
@@ -17,6 +17,7 @@ import { auth, READ_TOKEN, testConfig, WRITE_TOKEN } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'mz-api-down-'));
 let app: FastifyInstance;
 let down: FastifyInstance;
+let peer: FastifyInstance;
 let ch: ClickHouse;
 let bus: MemoryBus;
 
@@ -38,10 +39,19 @@ describe('api with ClickHouse down, no producer, reads behind tokens', () => {
       producer,
       log: pino({ level: 'silent' }),
     });
+    // A second API instance on the same bus, with a whitelist file of its own.
+    peer = await buildApi({
+      cfg: { ...cfg, api: { ...cfg.api, whitelist_path: join(dir, 'wl3.json') } },
+      ch,
+      bus,
+      producer: await bus.producer(),
+      log: pino({ level: 'silent' }),
+    });
   });
   afterAll(async () => {
     await app?.close();
     await down?.close();
+    await peer?.close();
     await bus?.close();
     await ch?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -84,6 +94,43 @@ describe('api with ClickHouse down, no producer, reads behind tokens', () => {
     expect(
       (await down.inject({ url: '/api/v1/whitelist', headers: auth(READ_TOKEN) })).json().entries,
     ).toContainEqual(expect.objectContaining({ target: '198.51.100.0/24', source: 'api' }));
+  });
+
+  it('a whitelist change on one instance reaches the other through the topic (and its file)', async () => {
+    const list = async () =>
+      (await peer.inject({ url: '/api/v1/whitelist', headers: auth(READ_TOKEN) }))
+        .json()
+        .entries.filter((e: { source: string }) => e.source === 'api')
+        .map((e: { target: string }) => e.target);
+    await until(async () => (await list()).includes('198.51.100.0/24'));
+    const file = await until(async () => {
+      try {
+        return JSON.parse(readFileSync(join(dir, 'wl3.json'), 'utf8'));
+      } catch {
+        return undefined;
+      }
+    });
+    expect(file.entries[0].added_by).toBe('operator:alice');
+    const del = await down.inject({
+      method: 'DELETE',
+      url: `/api/v1/whitelist/${encodeURIComponent('198.51.100.0/24')}`,
+      headers: auth(WRITE_TOKEN),
+    });
+    expect(del.statusCode).toBe(200);
+    await until(async () => !(await list()).includes('198.51.100.0/24'));
+    // And the other way round.
+    const add = await peer.inject({
+      method: 'POST',
+      url: '/api/v1/whitelist',
+      headers: auth(WRITE_TOKEN),
+      payload: { target: '2001:db8:7::/48', reason: 'partner v6' },
+    });
+    expect(add.statusCode).toBe(201);
+    await until(async () =>
+      (await down.inject({ url: '/api/v1/whitelist', headers: auth(READ_TOKEN) }))
+        .json()
+        .entries.some((e: { target: string }) => e.target === '2001:db8:7::/48'),
+    );
   });
 
   it('an operator add while ClickHouse is away is 503 (it cannot check what is in force)', async () => {
