@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/respond/entry.js';
 import { createPostfixMap, postfixHandKeys, postfixKey } from '../../src/respond/postfix/access-map.js';
@@ -119,6 +120,29 @@ describe('section', () => {
     const again = composeText(s, [': new'], ['new line']);
     expect(again).toBe(`${before}${BEGIN}: new\nnew line\n${END}\n${after}`);
     expect(splitSection(again)).toMatchObject({ before, after });
+  });
+
+  it('any administrator text survives any number of rewrites byte for byte (property)', () => {
+    const line = fc
+      .string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)) })
+      .filter((l) => !l.includes('\n') && !l.startsWith(BEGIN) && !l.startsWith(END));
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 12 }),
+        fc.array(fc.array(line, { maxLength: 5 }), { maxLength: 4 }),
+        (admin, bodies) => {
+          const text = admin.join('\n');
+          let current = text;
+          for (const body of bodies) current = composeText(splitSection(current), [': x'], body);
+          const s = splitSection(current);
+          const expected = text.length === 0 || text.endsWith('\n') ? text : `${text}\n`;
+          expect(bodies.length === 0 ? current : s.before + s.after).toBe(
+            bodies.length === 0 ? text : expected,
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses broken markers rather than guess what is whose', () => {
