@@ -116,6 +116,26 @@ describe('postfix: failures leave the old map in force', () => {
   });
 });
 
+describe('postfix: an administrator saving the file during a rebuild', () => {
+  it('loses nothing: the agent notices the change before its rename and starts over', async () => {
+    const d = dir('map-race');
+    const path = join(d, 'access');
+    writeFileSync(path, '# mine\n');
+    // A postmap that, the first time it builds, plays the administrator appending a line.
+    const script = join(d, 'postmap-with-admin');
+    writeFileSync(
+      script,
+      `#!/bin/sh\ncase "$1" in -q) ;; *) if [ ! -e ${d}/edited ]; then echo "198.51.100.1 OK" >> ${path}; touch ${d}/edited; fi ;; esac\nexec ${POSTMAP} "$@"\n`,
+      { mode: 0o755 },
+    );
+    await postfix(path, 'hash', { postmap: [script] }).install([entry('192.0.2.7')]);
+    expect(existsSync(join(d, 'edited'))).toBe(true);
+    expect(readFileSync(path, 'latin1')).toContain('198.51.100.1 OK\n');
+    expect(await q('hash', path, '198.51.100.1')).toBe('OK');
+    expect(await q('hash', path, '192.0.2.7')).not.toBe('');
+  });
+});
+
 describe('postfix cidr: table', () => {
   it('holds any prefix, and runs the reload command after the rename', async () => {
     const d = dir('map-cidr');
