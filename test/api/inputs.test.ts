@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TokenTable } from '../../src/api/auth.js';
 import { apiSchema } from '../../src/api/config.js';
 import { InputError } from '../../src/api/errors.js';
 import { parseRange, parseTime, parseWindow } from '../../src/api/time.js';
+import { Whitelist } from '../../src/api/whitelist.js';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 
@@ -87,5 +91,52 @@ describe('tokens', () => {
     expect(() => apiSchema.parse({ listen: '127.0.0.1:99999' })).toThrow(/port/);
     expect(() => apiSchema.parse({ default_reply: '550 5.7.1 Go away' })).toThrow(/4xx/);
     expect(apiSchema.parse({}).listen).toBe('127.0.0.1:8426');
+  });
+});
+
+describe('whitelist file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mz-wl-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const open = (path: string, configured: Array<{ target: string; section: string }> = []) =>
+    Whitelist.open({ path, configured, topic: 't' });
+
+  it('a missing file is an empty list; entries survive a reopen, canonical', async () => {
+    const path = join(dir, 'a', 'whitelist.json');
+    const w = await open(path);
+    expect(w.list()).toEqual([]);
+    await w.add('2001:DB8:0:0::/64', 'partner', 'alice', new Date('2026-11-27T12:00:00Z'));
+    const again = await open(path);
+    expect(again.list()).toEqual([
+      {
+        target: '2001:db8::/64',
+        reason: 'partner',
+        added_by: 'operator:alice',
+        added_at: '2026-11-27T12:00:00.000Z',
+        source: 'api',
+      },
+    ]);
+  });
+
+  it('a corrupt file or a bad entry is an error naming the file; a bad configured entry names its section', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"version":1,"entries":[{"target":"300.1.1.1"');
+    await expect(open(bad)).rejects.toThrow(/bad\.json is not JSON/);
+    writeFileSync(bad, JSON.stringify({ version: 2, entries: [] }));
+    await expect(open(bad)).rejects.toThrow(/not a version 1 whitelist/);
+    writeFileSync(bad, JSON.stringify({ version: 1, entries: [{ target: '300.1.1.1', reason: 'x' }] }));
+    await expect(open(bad)).rejects.toThrow(/bad\.json: not an IPv4/);
+    await expect(
+      open(join(dir, 'none.json'), [{ target: '10.0.0.0/33', section: 'respond.safety.whitelist' }]),
+    ).rejects.toThrow(/respond\.safety\.whitelist whitelist: prefix length/);
+  });
+
+  it('refuses /0 and garbage; configured entries cannot be removed here', async () => {
+    const w = await open(join(dir, 'c.json'), [
+      { target: '192.0.2.0/24', section: 'detect.policy.whitelist' },
+    ]);
+    await expect(w.add('0.0.0.0/0', 'x', 'a', new Date())).rejects.toThrow(/every address/);
+    await expect(w.add('example.org', 'x', 'a', new Date())).rejects.toThrow(/not an IPv4/);
+    await expect(w.remove('192.0.2.0/24')).rejects.toThrow(/configuration file/);
+    await expect(w.remove('198.51.100.0/24')).rejects.toThrow(/not on the runtime whitelist/);
   });
 });
