@@ -58,6 +58,9 @@ export function registerShipCommand(program: Command): void {
             },
           );
         });
+        // Sockets and timers of the Kafka client may linger after close; the work is done.
+        await new Promise<void>((res) => log.flush(() => res()));
+        process.exit(0);
       }),
     );
 }

@@ -153,7 +153,8 @@ describe('mizugiwa ship: kill -9 at random moments, rotations both ways', () => 
       const got = collector.received;
       const distinct = new Set(got.map((r) => r.event.id)).size;
       const duplicates = got.length - distinct;
-      const missing = [...Array(total).keys()].filter((n) => !seen().has(n));
+      const have = seen();
+      const missing = [...Array(total).keys()].filter((n) => !have.has(n));
       // eslint-disable-next-line no-console
       console.log(
         `crash test seed ${seed}: ${total} lines, ${KILLS} kills, ${rotations} rotations, ` +
@@ -168,6 +169,7 @@ describe('mizugiwa ship: kill -9 at random moments, rotations both ways', () => 
       expect(duplicates).toBeLessThanOrEqual(KILLS * perKill);
     } finally {
       clearInterval(appender);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   }, 400_000);
 });
