@@ -267,6 +267,14 @@ const dhaDistributedSchema = z
       .describe(
         '… provided it had at most this many accepted messages in the window (a harvester sends no DATA; a typo-prone sender does)',
       ),
+    grace_s: z
+      .number()
+      .int()
+      .min(0)
+      .default(120)
+      .describe(
+        'a participating source is decided this long (log time) after its last probe, unless it sent accepted mail meanwhile (a mailing list whose dead subscribers are refused before its post is accepted)',
+      ),
     max_sources_per_domain: z
       .number()
       .int()

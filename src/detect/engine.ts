@@ -163,6 +163,11 @@ export class DetectEngine {
     return wm;
   }
 
+  /** End of input (replay, tests): decisions still waiting out a grace period whose log time has passed. */
+  flush(): void {
+    this.fleet?.distributed.flush(this.newestMs);
+  }
+
   /** A decision read back from the decisions topic (see DecisionPolicy.observe). */
   observeDecision(d: Decision): void {
     this.policy.observe(d);

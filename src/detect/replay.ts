@@ -114,6 +114,9 @@ export async function replay(
       pending.length = 0;
     }
   }
+  engine.flush();
+  for (const r of pending) await out(r);
+  pending.length = 0;
   stats.no_time = engine.noTime;
   stats.late = engine.late;
   stats.dropped = engine.dropped;

@@ -58,6 +58,12 @@ export class DetectService {
   private heldKey = '';
   private readonly lastBatchAt = new Map<string, number>();
   private readonly idleMs = 500;
+  /** Alignment across members: each publishes its slowest busy partition's event time here. */
+  private readonly wmTopic: string;
+  private readonly memberId = `${hostname()}.${process.pid}.${randomUUID().slice(0, 8)}`;
+  private readonly peers = new Map<string, { ms: number; seenAt: number }>();
+  private peerView?: Consumer;
+  private wmTimer?: NodeJS.Timeout;
   private readonly maxWaitMs = 30_000;
   /** Counters for tests and the final log line. */
   readonly stats = { events: 0, signals: 0, invalid: 0, rebuilt: 0, decisions: 0, detections: 0 };
@@ -66,6 +72,7 @@ export class DetectService {
     this.cfg = cfg;
     this.bus = opts.bus;
     this.log = opts.log ?? logger('detect');
+    this.wmTopic = `${cfg.detect.internal_topic}.watermarks`;
     this.now = opts.now ?? Date.now;
     this.engine = new DetectEngine(
       cfg.detect,
@@ -90,8 +97,10 @@ export class DetectService {
       { topic: t.detections },
       { topic: t.decisions, compacted: true },
       { topic: t.dead_letter },
+      { topic: this.wmTopic, partitions: 1, compacted: true },
     ]);
     this.producer = await this.bus.producer({ lingerMs: 5 });
+    await this.followPeers();
     if (this.bus.kind === 'kafka') {
       this.range = new KafkaRange(this.cfg.bus);
       await this.range.connect();
@@ -108,6 +117,8 @@ export class DetectService {
     await this.consumer.run((msgs, ctx) => this.handle(msgs, ctx.topic, ctx.partition, ctx.heartbeat));
     this.metricsTimer = setInterval(() => this.engine.flushMetrics(), 5000);
     this.metricsTimer.unref();
+    this.wmTimer = setInterval(() => this.publishWatermark(), PEER_PUBLISH_MS);
+    this.wmTimer.unref();
     this.log.info(
       {
         group: this.cfg.detect.group_id,
@@ -120,7 +131,11 @@ export class DetectService {
 
   async close(): Promise<void> {
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.wmTimer) clearInterval(this.wmTimer);
     await this.consumer?.close();
+    // Leaving: peers stop waiting for this member at once.
+    await this.producer?.send(this.wmTopic, [{ key: this.memberId, value: null }]).catch(() => {});
+    await this.peerView?.close();
     await this.view?.close();
     await this.producer?.close();
     await this.range?.close().catch(() => {});
@@ -242,7 +257,52 @@ export class DetectService {
     }
   }
 
-  private slowestBusy(except: number): number {
+  /** Follows the other members' watermarks (live only: a fresh group starting at the end). */
+  private async followPeers(): Promise<void> {
+    this.peerView = await this.bus.consumer({
+      groupId: `${this.cfg.detect.group_id}.watermarks.${this.memberId}`,
+      topics: [this.wmTopic],
+      fromBeginning: false,
+    });
+    await this.peerView.run(async (msgs) => {
+      for (const m of msgs) {
+        if (m.key === null || m.key === this.memberId) continue;
+        if (m.value === null) {
+          this.peers.delete(m.key);
+          continue;
+        }
+        const ms = Number(m.value.toString('utf8'));
+        if (Number.isFinite(ms)) this.peers.set(m.key, { ms, seenAt: Date.now() });
+      }
+    });
+  }
+
+  private publishWatermark(): void {
+    const ms = this.slowestBusy(-1, false);
+    if (!Number.isFinite(ms) || this.producer === undefined) return;
+    this.producer
+      .send(this.wmTopic, [{ key: this.memberId, value: String(ms) }])
+      .catch((err: Error) => this.log.debug({ err }, 'watermark publish failed'));
+  }
+
+  /**
+   * Newest event time of the slowest busy events partition: of this member's (except one) and,
+   * with `peers`, of the other members that published within PEER_STALE_MS (a dead or idle member
+   * stops holding others back).
+   */
+  private slowestBusy(except: number, peers = true): number {
+    let min = this.slowestLocal(except);
+    if (peers) {
+      const now = Date.now();
+      for (const [id, p] of this.peers) {
+        if (now - p.seenAt > PEER_STALE_MS) this.peers.delete(id);
+        else if (p.ms < min) min = p.ms;
+      }
+    }
+    return min;
+  }
+
+  private slowestLocal(except: number): number {
     let min = Number.POSITIVE_INFINITY;
     const now = Date.now();
     for (const p of this.consumer?.assignment() ?? []) {
@@ -386,6 +446,9 @@ export class DetectService {
     await Promise.all(sends);
   }
 }
+
+const PEER_PUBLISH_MS = 250;
+const PEER_STALE_MS = 3000;
 
 /** Event time of the first message that has one (NaN when none does). */
 function firstEventMs(msgs: BusMessage[]): number {

@@ -10,7 +10,9 @@ export type SignalType =
   /** a bounce notification this fleet generated */
   | 'b'
   /** a double bounce (to postmaster) */
-  | 'x';
+  | 'x'
+  /** accepted mail from a source that probed this domain (clears it of taking part in a harvest) */
+  | 'a';
 
 export interface Signal {
   /** Stage-2 key, also the partition key: `d:<domain>`, `p:<cidr>`, `f:bounce`. */
@@ -42,7 +44,7 @@ export function decodeSignal(buf: Buffer | string): Signal | string {
   if (typeof v !== 'object' || v === null) return 'shape';
   const s = v as Record<string, unknown>;
   if (typeof s.k !== 'string' || !/^[dpf]:/.test(s.k)) return 'signal_key';
-  if (s.t !== 'u' && s.t !== 'n' && s.t !== 'b' && s.t !== 'x') return 'signal_type';
+  if (s.t !== 'u' && s.t !== 'n' && s.t !== 'b' && s.t !== 'x' && s.t !== 'a') return 'signal_type';
   if (typeof s.ms !== 'number' || !Number.isFinite(s.ms)) return 'signal_time';
   if (typeof s.h !== 'string') return 'signal_host';
   if (s.ip !== undefined && typeof s.ip !== 'string') return 'signal_ip';

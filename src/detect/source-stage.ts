@@ -40,6 +40,12 @@ export class SourceStage {
   private readonly dha: DhaSource;
   private readonly bot: BotFlow;
   private readonly samples = new LRUCache<string, string[]>({ max: 50_000 });
+  /**
+   * Domains a source sent unknown recipients to, and when it last told stage 2 it also sends real
+   * mail there: an accepted message after probes clears it of a harvest (a mailing list's first
+   * post: its dead subscribers are refused before the message is accepted).
+   */
+  private readonly probed = new LRUCache<string, { domains: string[]; toldMs: number }>({ max: 100_000 });
   private readonly hostIndex = new Map<string, number>();
   private readonly hostNames: string[] = [];
   private readonly accBuckets: number;
@@ -178,6 +184,7 @@ export class SourceStage {
     if (isMsg) {
       t.add(slot, C_MSG, bucket);
       t.add(slot, C_ACC, bucket, ev.nrcpt !== undefined && ev.nrcpt > 0 ? ev.nrcpt : 1);
+      this.acceptedAfterProbes(ip, ms, host, slot);
       this.bot.check(
         slot,
         ip,
@@ -199,6 +206,7 @@ export class SourceStage {
       this.unknownSignals(ev, ip, ms, host, slot);
     } else if (counter === C_ACC) {
       t.add(slot, C_ACC, bucket, accExtra);
+      this.acceptedAfterProbes(ip, ms, host, slot);
     } else {
       t.add(slot, counter, bucket);
       if (counter !== C_CONN) this.remember(ip, ev.id);
@@ -219,7 +227,10 @@ export class SourceStage {
     const wmBucket = Math.floor(watermarkMs / this.bucketMs);
     if (wmBucket <= this.lastSweepBucket) return;
     this.lastSweepBucket = wmBucket;
-    this.table.sweep(wmBucket - this.table.buckets, (key) => this.samples.delete(key));
+    this.table.sweep(wmBucket - this.table.buckets, (key) => {
+      this.samples.delete(key);
+      this.probed.delete(key);
+    });
   }
 
   private unknownSignals(ev: MailEvent, ip: string, ms: number, host: string, slot: number): void {
@@ -228,8 +239,16 @@ export class SourceStage {
     if (rcpt !== undefined) {
       const at = rcpt.lastIndexOf('@');
       if (at >= 0 && at < rcpt.length - 1) {
+        const domain = rcpt.slice(at + 1).toLowerCase();
+        const p = this.probed.get(ip);
+        if (p === undefined) this.probed.set(ip, { domains: [domain], toldMs: Number.NEGATIVE_INFINITY });
+        else if (!p.domains.includes(domain)) {
+          if (p.domains.length >= 4) p.domains.shift();
+          p.domains.push(domain);
+          p.toldMs = Number.NEGATIVE_INFINITY;
+        }
         this.emitSignal({
-          k: `d:${rcpt.slice(at + 1).toLowerCase()}`,
+          k: `d:${domain}`,
           t: 'u',
           ms,
           h: host,
@@ -241,6 +260,15 @@ export class SourceStage {
     }
     const prefix = prefixOf(ip, this.cfg.dha_prefix.v4_len, this.cfg.dha_prefix.v6_len);
     if (prefix !== undefined) this.emitSignal({ k: `p:${prefix}`, t: 'u', ms, h: host, ip, id: ev.id, acc });
+  }
+
+  /** Tells the domains a source probed that it sends real mail too (at most every 5 min of log time). */
+  private acceptedAfterProbes(ip: string, ms: number, host: string, slot: number): void {
+    const p = this.probed.get(ip);
+    if (p === undefined || ms - p.toldMs < 300_000) return;
+    p.toldMs = ms;
+    const acc = this.table.sum(slot, C_ACC, this.accBuckets);
+    for (const domain of p.domains) this.emitSignal({ k: `d:${domain}`, t: 'a', ms, h: host, ip, acc });
   }
 
   private helo(slot: number, bucket: number, helo: string): void {

@@ -31,5 +31,6 @@ export function runScenario(spec: TrafficSpec, config: unknown = {}): ScenarioRe
     { log: pino({ level: 'info' }, sinkStream) },
   );
   for (const ev of traffic.events) engine.onEvent(ev);
+  engine.flush();
   return { traffic, detections, decisions, log };
 }

@@ -143,6 +143,36 @@ describe('detect service on the memory bus', () => {
     await s1.close();
   }, 180_000);
 
+  it('two members catching up a backlog align with each other through their published watermarks', async () => {
+    const cfg = validate({}, 'test');
+    const direct = runScenario(spec, cfg.detect);
+    bus = new MemoryBus({ partitions: 4 });
+    await produceEvents(bus, cfg, direct.traffic.events);
+    const s1 = new DetectService(cfg, { bus, log: quietLog().log });
+    // The second member is slow (every batch takes 40 ms more): alone, the first would run hours
+    // ahead in event time and stage 2 would see the fleet out of order.
+    const s2 = new DetectService(cfg, { bus: slowed(bus, 40), log: quietLog().log });
+    await Promise.all([s1.start(), s2.start()]);
+    await settle(
+      () => [s1.stats.events + s2.stats.events, s1.stats.signals + s2.stats.signals],
+      ([n]) => n === direct.traffic.events.length,
+      3000,
+    );
+    expect(s1.stats.events).toBeGreaterThan(0);
+    expect(s2.stats.events).toBeGreaterThan(0);
+    const decided = decisionsByTarget(await readTopic(bus, cfg.bus.topics.decisions, () => false, 1500));
+    // Every target the in-process engine decides is decided; anything more can only be an attacker
+    // (stage-2 may take a harvest episode at a slightly different signal), never an innocent.
+    const want = new Set(direct.decisions.map((d) => d.target));
+    expect([...want].filter((t) => !decided.has(t))).toEqual([]);
+    const innocent = [...decided.keys()].filter(
+      (t) => !want.has(t) && direct.traffic.truth.get(t)?.role !== 'attacker',
+    );
+    expect(innocent).toEqual([]);
+    await s1.close();
+    await s2.close();
+  }, 180_000);
+
   it('a restarted member reads the decisions topic back and does not decide an active target again', async () => {
     const cfg = validate({}, 'test');
     const attack: TrafficSpec = {
@@ -179,3 +209,25 @@ describe('detect service on the memory bus', () => {
     await second.close();
   }, 120_000);
 });
+
+/** The same bus, but every batch handed to this member's handlers is delayed by `ms`. */
+function slowed(inner: Bus, ms: number): Bus {
+  return {
+    kind: inner.kind,
+    ensureTopics: (t) => inner.ensureTopics(t),
+    producer: (o) => inner.producer(o),
+    close: () => Promise.resolve(),
+    consumer: async (opts) => {
+      const c = await inner.consumer(opts);
+      return {
+        run: (handler) =>
+          c.run(async (msgs, ctx) => {
+            await new Promise((r) => setTimeout(r, ms));
+            await handler(msgs, ctx);
+          }),
+        assignment: () => c.assignment(),
+        close: () => c.close(),
+      };
+    },
+  };
+}

@@ -26,6 +26,10 @@ interface DomainState {
   /** hot[b % B] === b: bucket b ended a rate window above the threshold (a harvest was under way). */
   hot: Int32Array;
   sources: Map<string, SourceTally>;
+  /** Sources that qualify, decided once log time passes the value (their last probe + grace). */
+  pending: Map<string, number>;
+  /** Newest signal time of the domain. */
+  newestMs: number;
 }
 
 /**
@@ -79,11 +83,21 @@ export class DhaDistributed {
         learned: 0,
         hot: new Int32Array(this.buckets).fill(-1),
         sources: new Map(),
+        pending: new Map(),
+        newestMs: s.ms,
       };
       this.domains.set(domain, d);
     }
     if (bucket <= d.epoch - this.buckets) {
       droppedTotal.inc({ stage: 'domain' });
+      return;
+    }
+    if (s.ms > d.newestMs) d.newestMs = s.ms;
+    if (s.t === 'a') {
+      // The source sends real mail: not a harvester, whatever it probed.
+      const known = d.sources.get(s.ip);
+      if (known !== undefined) known.acc = Math.max(known.acc, s.acc ?? 1, 1);
+      this.decideDue(d, domain, s.ms);
       return;
     }
     this.advance(d, bucket, s.ms);
@@ -138,6 +152,27 @@ export class DhaDistributed {
     } else if (this.hotNear(d, bucket)) {
       this.checkSource(d, domain, s.ip, src, s.ms);
     }
+    this.decideDue(d, domain, s.ms);
+  }
+
+  /** Decides the pending sources whose grace has passed and that still qualify. */
+  private decideDue(d: DomainState, domain: string, atMs: number): void {
+    if (d.pending.size === 0) return;
+    for (const [ip, due] of d.pending) {
+      if (due > d.newestMs) continue;
+      d.pending.delete(ip);
+      const t = d.sources.get(ip);
+      if (t === undefined || !this.qualifies(d, t)) continue;
+      this.fireSource(domain, ip, t, Math.max(atMs, due));
+    }
+  }
+
+  /** End of input (replay): sources still in their grace are decided if log time has passed it. */
+  flush(newestMs: number): void {
+    for (const [domain, d] of this.domains) {
+      if (newestMs > d.newestMs) d.newestMs = newestMs;
+      this.decideDue(d, domain, d.newestMs);
+    }
   }
 
   private isHot(d: DomainState, bucket: number): boolean {
@@ -153,9 +188,22 @@ export class DhaDistributed {
     return false;
   }
 
-  private checkSource(d: DomainState, domain: string, ip: string, t: SourceTally, atMs: number): void {
-    if (t.unk < this.cfg.source_min_unknown || t.acc > this.cfg.source_max_accepted) return;
-    if (!this.hotNear(d, Math.floor(t.lastMs / this.bucketMs))) return;
+  private qualifies(d: DomainState, t: SourceTally): boolean {
+    if (t.unk < this.cfg.source_min_unknown || t.acc > this.cfg.source_max_accepted) return false;
+    return this.hotNear(d, Math.floor(t.lastMs / this.bucketMs));
+  }
+
+  /**
+   * A qualifying source is decided only after `grace_s` of log time past its last probe: long
+   * enough for the message its session may still be delivering to show (an 'a' signal clears it).
+   */
+  private checkSource(d: DomainState, _domain: string, ip: string, t: SourceTally, _atMs: number): void {
+    if (!this.qualifies(d, t)) return;
+    const due = t.lastMs + this.cfg.grace_s * 1000;
+    if ((d.pending.get(ip) ?? Number.NEGATIVE_INFINITY) < due) d.pending.set(ip, due);
+  }
+
+  private fireSource(domain: string, ip: string, t: SourceTally, atMs: number): void {
     if (this.emitter.quiet('dha_distributed', ip, atMs)) return;
     this.emitter.fire({
       detector: 'dha_distributed',
@@ -175,9 +223,8 @@ export class DhaDistributed {
         sample_event_ids: t.ids.slice(0, 5),
         hosts: t.hosts.slice(),
       },
-      // The decision is made now (log time of the signal that made it possible), not when the
-      // source last probed: created_at must never precede what justified it.
-      atMs: Math.max(atMs, t.lastMs),
+      // Log time at which the grace ran out (the signal that showed it): never before the evidence.
+      atMs,
       windowMs: this.windowMs,
     });
   }
