@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS {db}.{t:mail_events} {on_cluster}
     -- every recipient when one line names several (recipient is the first)
     recipients       Array(String) CODEC(ZSTD(1)),
     recipient_domain LowCardinality(String) MATERIALIZED
-                         if(position(recipient, '@') > 0, lower(substringIndex(recipient, '@', -1)), ''),
+                         if(position(recipient, '@') > 0, lower(splitByChar('@', recipient)[-1]), ''),
     orig_to          String CODEC(ZSTD(1)),
     dsn              LowCardinality(String),
     reply_code       UInt16,

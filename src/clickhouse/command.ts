@@ -29,7 +29,7 @@ export function registerMigrateCommand(program: Command): void {
       '--cluster [name]',
       'with --print: show the cluster DDL (Replicated engines, Distributed tables, ON CLUSTER) as store.cluster.enabled would',
     )
-    .option('--legacy', 'with --print: show the version-neutral schema used for ClickHouse before 22')
+    .option('--legacy', 'with --print: show the version-neutral schema used for ClickHouse before 23')
     .action(
       action(async (opts: MigrateOptions) => {
         const cfg = loadConfig(opts.config);

@@ -2,7 +2,7 @@ import type { ClickHouse } from './client.js';
 
 /**
  * Which SQL a ClickHouse speaks. `current` is what mizugiwa targets (the embedded chdb engine,
- * any ClickHouse from 22 on: IPv6, LowCardinality, CODEC, TTL, query parameters, skip indexes,
+ * any ClickHouse from 23 on (insert deduplication tokens need 22.2): IPv6, LowCardinality, CODEC, TTL, query parameters, skip indexes,
  * materialized views). `legacy` is an old server (Debian's 18.16) where only the store's
  * network path is supported: version-neutral tables from schemas/clickhouse/legacy/, no
  * rollups, no named queries.
@@ -16,7 +16,7 @@ export interface Dialect {
 }
 
 /** First major version treated as `current`. */
-export const CURRENT_MIN_MAJOR = 22;
+export const CURRENT_MIN_MAJOR = 23;
 
 export function dialectOf(version: string): Dialect {
   const major = Number.parseInt(version.split('.')[0] ?? '', 10);

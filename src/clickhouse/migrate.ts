@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../log/logger.js';
 import type { ClickHouse } from './client.js';
-import { type Dialect, type DialectName, detectDialect } from './dialect.js';
+import { CURRENT_MIN_MAJOR, type Dialect, type DialectName, detectDialect } from './dialect.js';
 
 // Schema migrations: schemas/clickhouse/NNN_name.sql (current dialect) and
 // schemas/clickhouse/legacy/NNN_name.sql (old servers, network path only). Every statement is
@@ -129,7 +129,9 @@ export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<Migr
   const log = logger('migrate');
   const dialect = await detectDialect(ch);
   if (dialect.name === 'legacy' && opts.cluster.enabled) {
-    throw new Error(`cluster DDL needs ClickHouse ${22} or later; the server is ${dialect.version}`);
+    throw new Error(
+      `cluster DDL needs ClickHouse ${CURRENT_MIN_MAJOR} or later; the server is ${dialect.version}`,
+    );
   }
   const migrations = loadMigrations(dialect.name);
   const table = `${opts.database}.schema_migrations`;

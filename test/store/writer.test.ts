@@ -106,6 +106,11 @@ describe('StoreWriter on the embedded engine', () => {
         "SELECT sum(user_unknown) FROM mz.rollup_source_1m WHERE client_ip BETWEEN toIPv6('198.51.100.0') AND toIPv6('198.51.100.255')",
       ),
     ).toBe(100);
+    expect(
+      await scalar(
+        "SELECT sum(user_unknown) FROM mz.rollup_recipient_domain_1m WHERE recipient_domain = 'example.test'",
+      ),
+    ).toBe(100);
     await w.close();
   });
 

@@ -1,4 +1,4 @@
--- Legacy dialect (ClickHouse before 22: Debian's 18.16). Only what the store needs to run over
+-- Legacy dialect (ClickHouse before 23: Debian's 18.16). Only what the store needs to run over
 -- the network path: no IPv6/LowCardinality/CODEC/TTL/skip indexes/rollups. The named queries
 -- need the current dialect.
 CREATE TABLE IF NOT EXISTS {db}.schema_migrations
