@@ -38,9 +38,10 @@ export function splitSection(text: string): SplitText {
         '; fix the file by hand (the agent rewrites only its own section)',
     );
   }
-  const before = lines.slice(0, begins[0]).join('\n');
+  // Every line before the marker ends in a newline, blank lines included.
+  const before = begins[0] === 0 ? '' : `${lines.slice(0, begins[0]).join('\n')}\n`;
   const after = lines.slice(ends[0]! + 1).join('\n');
-  return { before: before.length ? `${before}\n` : '', after, hasSection: true };
+  return { before, after, hasSection: true };
 }
 
 /** The administrator's lines (outside the section). */
