@@ -154,6 +154,28 @@ describe('section', () => {
     );
   });
 
+  it('text before and after an existing section is kept byte for byte (property)', () => {
+    const line = fc
+      .string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)) })
+      .filter((l) => !l.includes('\n') && !l.startsWith(BEGIN) && !l.startsWith(END));
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 8 }),
+        fc.array(line, { maxLength: 8 }),
+        fc.array(line, { maxLength: 4 }),
+        (a, b, body) => {
+          const before = a.map((l) => `${l}\n`).join('');
+          const after = b.join('\n');
+          const text = `${before}${BEGIN}: old\nold\n${END}\n${after}`;
+          const again = composeText(splitSection(text), [': new'], body);
+          expect(again).toBe(`${before}${[`${BEGIN}: new`, ...body, END].join('\n')}\n${after}`);
+          expect(splitSection(again)).toMatchObject({ before, after, hasSection: true });
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('refuses broken markers rather than guess what is whose', () => {
     expect(() => splitSection(`${BEGIN}\nx\n`)).toThrow(SectionError);
     expect(() => splitSection(`${END}\n${BEGIN}\n`)).toThrow(/wrong order/);
