@@ -64,6 +64,7 @@ export class DetectService {
   private readonly peers = new Map<string, { ms: number; seenAt: number }>();
   private peerView?: Consumer;
   private wmTimer?: NodeJS.Timeout;
+  private flushTimer?: NodeJS.Timeout;
   private readonly maxWaitMs = 30_000;
   /** Counters for tests and the final log line. */
   readonly stats = { events: 0, signals: 0, invalid: 0, rebuilt: 0, decisions: 0, detections: 0 };
@@ -116,6 +117,10 @@ export class DetectService {
     });
     await this.consumer.run((msgs, ctx) => this.handle(msgs, ctx.topic, ctx.partition, ctx.heartbeat));
     this.metricsTimer = setInterval(() => this.engine.flushMetrics(), 5000);
+    // Decisions waiting out dha_distributed's grace are due by log time; a domain that goes quiet
+    // must not keep them waiting for its next signal. Outputs go out with the next batch.
+    this.flushTimer = setInterval(() => this.engine.flush(), 1000);
+    this.flushTimer.unref();
     this.metricsTimer.unref();
     this.wmTimer = setInterval(() => this.publishWatermark(), PEER_PUBLISH_MS);
     this.wmTimer.unref();
@@ -132,6 +137,7 @@ export class DetectService {
   async close(): Promise<void> {
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.wmTimer) clearInterval(this.wmTimer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
     await this.consumer?.close();
     // Leaving: peers stop waiting for this member at once.
     await this.producer?.send(this.wmTopic, [{ key: this.memberId, value: null }]).catch(() => {});
