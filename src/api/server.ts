@@ -16,7 +16,7 @@ import { type Operator, TokenTable } from './auth.js';
 import { requestSeconds, requestsTotal } from './metrics.js';
 import { OperatorError } from './operator.js';
 import { registerDecisionRoutes } from './routes/decisions.js';
-import { FeedCache, registerFeedRoutes } from './routes/feed.js';
+import { type BuiltFeed, FeedCache, registerFeedRoutes } from './routes/feed.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerSourceRoutes } from './routes/source.js';
@@ -66,7 +66,7 @@ export interface ApiContext {
   /** The operator of a request that passed a write check. */
   operator(req: FastifyRequest): Operator;
   /** Built feeds; cleared on every operator change. */
-  feedCache: FeedCache;
+  feedCache: FeedCache<BuiltFeed>;
 }
 
 declare module 'fastify' {

@@ -5,19 +5,20 @@ import type { ApiContext } from '../server.js';
 import { inForceNow } from './decisions.js';
 
 // The mitigation feed: the active, unexpired, non-whitelisted tempfail entries, through the
-// agents' safety rules, as a Postfix table, a Sendmail access source, or JSON. Never cached.
+// agents' safety rules, as a Postfix table, a Sendmail access source, or JSON. Sent with
+// cache-control: no-store; inside the API a build is shared for api.feed.cache_ms.
 
 /**
  * Built feeds, per format, for api.feed.cache_ms: MTAs whose cron fires on the same minute share
  * one build (and one in-flight build: a burst of fetches does not start a query each). Operator
  * changes clear it.
  */
-export class FeedCache {
-  private readonly built = new Map<string, { at: number; feed: Promise<Feed> }>();
+export class FeedCache<T = Feed> {
+  private readonly built = new Map<string, { at: number; feed: Promise<T> }>();
 
   constructor(private readonly ttlMs: number) {}
 
-  get(key: string, now: number, build: () => Promise<Feed>): Promise<Feed> {
+  get(key: string, now: number, build: () => Promise<T>): Promise<T> {
     const hit = this.built.get(key);
     if (hit && now - hit.at < this.ttlMs) return hit.feed;
     const feed = build();
@@ -36,16 +37,23 @@ export class FeedCache {
   }
 }
 
-function feedOf(ctx: ApiContext, format: FeedFormat): Promise<Feed> {
+/** A built feed and, for the text formats, its text (a cache hit renders nothing). */
+export interface BuiltFeed {
+  feed: Feed;
+  text: string | null;
+}
+
+function feedOf(ctx: ApiContext, format: FeedFormat): Promise<BuiltFeed> {
   const key = format.kind === 'postfix' ? `postfix:${format.type}` : format.kind;
-  return ctx.feedCache.get(key, ctx.now(), async () =>
-    buildFeed(
+  return ctx.feedCache.get(key, ctx.now(), async () => {
+    const feed = buildFeed(
       await inForceNow(ctx),
       format,
       { cfg: ctx.cfg.respond.safety, whitelist: ctx.whitelist.targets() },
       ctx.now(),
-    ),
-  );
+    );
+    return { feed, text: format.kind === 'json' ? null : renderFeed(feed, format) };
+  });
 }
 
 export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -63,12 +71,12 @@ export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void 
     },
     async (req, reply) => {
       const format = { kind: 'postfix', type: req.query.type ?? ctx.cfg.api.feed.postfix_type } as const;
-      const feed = await feedOf(ctx, format);
+      const { feed, text } = await feedOf(ctx, format);
       return reply
         .header('cache-control', 'no-store')
         .header('x-mizugiwa-entries', String(feed.entries.length))
         .type('text/plain; charset=utf-8')
-        .send(renderFeed(feed, format));
+        .send(text);
     },
   );
 
@@ -82,12 +90,12 @@ export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void 
     },
     async (_req, reply) => {
       const format = { kind: 'sendmail' } as const;
-      const feed = await feedOf(ctx, format);
+      const { feed, text } = await feedOf(ctx, format);
       return reply
         .header('cache-control', 'no-store')
         .header('x-mizugiwa-entries', String(feed.entries.length))
         .type('text/plain; charset=utf-8')
-        .send(renderFeed(feed, format));
+        .send(text);
     },
   );
 
@@ -101,6 +109,6 @@ export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void 
       },
     },
     async (_req, reply) =>
-      reply.header('cache-control', 'no-store').send(await feedOf(ctx, { kind: 'json' })),
+      reply.header('cache-control', 'no-store').send((await feedOf(ctx, { kind: 'json' })).feed),
   );
 }
