@@ -101,6 +101,39 @@ describe('administrator keys', () => {
   });
 });
 
+describe('administrator keys from any text', () => {
+  it('never throw, and every key they return is a valid target', () => {
+    const text = fc
+      .array(
+        fc.oneof(
+          fc.string(),
+          fc.ipV4(),
+          fc.ipV6(),
+          fc
+            .tuple(
+              fc.constantFrom('Connect:', 'IPv6:', 'connect:IPv6:', '[', ''),
+              fc.oneof(fc.ipV4(), fc.ipV6()),
+              fc.constantFrom('', '/24', '/64', ']/48', ' OK'),
+            )
+            .map((p) => p.join('')),
+        ),
+      )
+      .map((ls) => ls.join('\n'));
+    fc.assert(
+      fc.property(text, (t) => {
+        for (const k of [
+          ...postfixHandKeys(t, 'hash'),
+          ...postfixHandKeys(t, 'cidr'),
+          ...sendmailHandKeys(t),
+        ]) {
+          expect(parseTarget(k.text).ok).toBe(true);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
 describe('section', () => {
   it('a file without a section keeps every byte and gets one at the end', () => {
     const admin = '# mine\n192.0.2 OK\n\xff\xfe raw bytes';
