@@ -83,3 +83,14 @@ describe('DetectEngine event time', () => {
     expect(decisions.map((d) => d.target)).toEqual(['203.0.113.7']);
   });
 });
+
+describe('prefixOf', () => {
+  it('gives the /24 and /64 (or configured) network of an address', async () => {
+    const { prefixOf } = await import('../../src/detect/source-stage.js');
+    expect(prefixOf('203.0.113.7', 24, 64)).toBe('203.0.113.0/24');
+    expect(prefixOf('203.0.113.7', 16, 64)).toBe('203.0.0.0/16');
+    expect(prefixOf('2001:db8:1:2:3:4:5:6', 24, 64)).toBe('2001:db8:1:2::/64');
+    expect(prefixOf('::ffff:198.51.100.9', 24, 64)).toBe('198.51.100.0/24');
+    expect(prefixOf('garbage', 24, 64)).toBeUndefined();
+  });
+});
