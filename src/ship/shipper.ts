@@ -521,6 +521,10 @@ export class Shipper {
       try {
         const st = await stat(tail.path);
         if (st.ino !== tail.ino || st.dev !== tail.dev) moved.push(tail);
+        else if (st.size > tail.size) {
+          tail.size = st.size; // for bytes_behind while reading is paused
+          tail.lastGrowthAt = Date.now();
+        }
       } catch {
         moved.push(tail);
       }

@@ -106,12 +106,15 @@ describe('mizugiwa ship: Kafka down for 30 s', () => {
     let peakRss = 0;
     let phase = 'before';
     const peaks: Record<string, number> = {};
+    const rssPeaks: Record<string, number> = {};
     const sampler = setInterval(async () => {
       const m = await scrape(metricsPort);
       const b = m.get('mizugiwa_ship_in_flight_bytes') ?? 0;
       peakInFlight = Math.max(peakInFlight, b);
       peaks[phase] = Math.max(peaks[phase] ?? 0, b);
-      peakRss = Math.max(peakRss, rssMb(child!.pid!));
+      const rss = rssMb(child!.pid!);
+      peakRss = Math.max(peakRss, rss);
+      rssPeaks[phase] = Math.max(rssPeaks[phase] ?? 0, rss);
     }, 200);
     try {
       await new Promise((r) => setTimeout(r, 5_000));
@@ -140,7 +143,8 @@ describe('mizugiwa ship: Kafka down for 30 s', () => {
         `outage test: ${total} lines, ${collector.received.length} records; in-flight bytes peak ` +
           `${(peakInFlight / 2 ** 20).toFixed(1)} MiB (cap ${CAP_BYTES / 2 ** 20} MiB; before ${((peaks.before ?? 0) / 2 ** 20).toFixed(1)}, ` +
           `outage ${((peaks.outage ?? 0) / 2 ** 20).toFixed(1)}, after ${((peaks.after ?? 0) / 2 ** 20).toFixed(1)}); ` +
-          `shipper RSS peak ${peakRss.toFixed(0)} MB; lines read when Kafka went down ${readAtDown}, ` +
+          `shipper RSS peak ${peakRss.toFixed(0)} MB (before ${rssPeaks.before?.toFixed(0)}, outage ` +
+          `${rssPeaks.outage?.toFixed(0)}, catch-up ${rssPeaks.after?.toFixed(0)}); lines read when Kafka went down ${readAtDown}, ` +
           `30 s later ${during.get('mizugiwa_ship_lines_read_total')}, bytes behind then ${during.get('mizugiwa_ship_bytes_behind')}`,
       );
       expect(missing).toEqual([]);
