@@ -136,7 +136,7 @@ apt_needs() {
       command -v java >/dev/null || echo openjdk-17-jre-headless
       command -v mvn >/dev/null || echo maven ;;
     clickhouse) echo clickhouse-server ;;
-    postfix) echo postfix swaks ;;
+    postfix) echo postfix postfix-lmdb swaks ;;   # lmdb: the responder's lmdb: table test
     # the shared libraries of sendmail-bin (Debian 12), which is unpacked, not installed
     sendmail) echo m4 rsyslog swaks libdb5.3 libldap-2.5-0 liblockfile1 libmilter1.0.1 libnsl2 libsasl2-2 libssl3 libwrap0 ;;
   esac
