@@ -1,10 +1,12 @@
 import closeWithGrace from 'close-with-grace';
 import type { Command } from 'commander';
+import type { Bus, Producer } from '../bus/bus.js';
 import { createBus } from '../bus/create.js';
 import { action } from '../cli/exit.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
+import type { Shipper } from './shipper.js';
 import { checkpointPathOf, shipperFromConfig, shipProducer } from './start.js';
 
 export function registerShipCommand(program: Command): void {
@@ -31,33 +33,57 @@ export function registerShipCommand(program: Command): void {
           throw new ConfigError(`${opts.config}: ship.files: no files to follow`);
         const log = createLogger({ level: cfg.log.level, pretty: cfg.log.pretty, component: 'ship' });
         const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : null;
-        const bus = await createBus(cfg.bus);
-        await bus.ensureTopics([{ topic: cfg.bus.topics.events }]);
-        const producer = await shipProducer(bus, cfg);
-        const shipper = shipperFromConfig(cfg, producer, log);
-        await shipper.start();
-        log.info(
-          { host: cfg.host, checkpoint: checkpointPathOf(cfg), topic: cfg.bus.topics.events },
-          'shipping',
-        );
-        process.on('SIGHUP', () => {
-          log.info('SIGHUP: looking at the files again');
-          shipper.reopen();
-        });
-        await new Promise<void>((resolve) => {
+        let bus: Bus | undefined;
+        let producer: Producer | undefined;
+        let shipper: Shipper | undefined;
+        let stopping = false;
+        const done = new Promise<void>((resolve) => {
           closeWithGrace(
             { delay: cfg.ship.shutdown_grace_ms + 5_000, skip: ['SIGHUP'], logger: false },
             async ({ signal, err }) => {
+              stopping = true;
               if (err) log.error({ err }, 'stopping after an unexpected error');
               else log.info({ signal }, 'stopping');
-              await shipper.stop();
-              await producer.close().catch((e: unknown) => log.warn({ err: e }, 'producer close'));
-              await bus.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
+              await shipper?.stop();
+              await producer?.close().catch((e: unknown) => log.warn({ err: e }, 'producer close'));
+              await bus?.close().catch((e: unknown) => log.warn({ err: e }, 'bus close'));
               metrics?.close();
               resolve();
             },
           );
         });
+        process.on('SIGHUP', () => {
+          log.info('SIGHUP: looking at the files again');
+          shipper?.reopen();
+        });
+        // Kafka away at boot is not a reason to exit: wait for it (nothing is read meanwhile, so
+        // nothing is lost; the files are read from the checkpoint once it answers).
+        let delay = cfg.ship.retry_initial_ms;
+        while (!stopping && !producer) {
+          try {
+            bus = await createBus(cfg.bus);
+            await bus.ensureTopics([{ topic: cfg.bus.topics.events }]);
+            producer = await shipProducer(bus, cfg);
+          } catch (err) {
+            await bus?.close().catch(() => {});
+            bus = undefined;
+            log.warn(
+              { err: (err as Error).message, retry_in_ms: delay },
+              'Kafka not reachable; trying again (no line is read until it answers)',
+            );
+            await new Promise((r) => setTimeout(r, delay));
+            delay = Math.min(delay * 2, cfg.ship.retry_max_ms);
+          }
+        }
+        if (!stopping && producer) {
+          shipper = shipperFromConfig(cfg, producer, log);
+          await shipper.start();
+          log.info(
+            { host: cfg.host, checkpoint: checkpointPathOf(cfg), topic: cfg.bus.topics.events },
+            'shipping',
+          );
+        }
+        await done;
         // Sockets and timers of the Kafka client may linger after close; the work is done.
         await new Promise<void>((res) => log.flush(() => res()));
         process.exit(0);

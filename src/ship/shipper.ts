@@ -127,6 +127,8 @@ export class Shipper {
   private pollRequested = false;
   private nextPoll = 0;
   private lastPollStart = Date.now();
+  /** SIGHUP: close rotated files that were read to their end without waiting rotate_wait_ms. */
+  private releaseDrained = false;
   private nextRescan = 0;
   private readonly watchers = new Map<string, FSWatcher>();
   private checkpointTimer: NodeJS.Timeout | null = null;
@@ -161,6 +163,7 @@ export class Shipper {
     if (this.running) throw new Error('shipper already started');
     this.running = true;
     await this.restore();
+    if (this.stopping) return;
     await this.writeCheckpointNow();
     this.unregisterGauges = m.registerGaugeSource({
       bytesBehind: () => this.bytesBehind(),
@@ -195,7 +198,7 @@ export class Shipper {
     this.seal();
     this.signalSender();
     const drained = await Promise.race([
-      this.sendLoop!.then(() => true),
+      (this.sendLoop ?? Promise.resolve()).then(() => true),
       new Promise<boolean>((res) => setTimeout(() => res(false), graceMs).unref()),
     ]);
     this.abandoned = true;
@@ -221,9 +224,7 @@ export class Shipper {
 
   /** SIGHUP: look at every path again now (rotation, new files) and let drained rotated files go. */
   reopen(): void {
-    for (const tail of this.tails.values()) {
-      if (tail.orphanedAt !== null) tail.orphanedAt = 0;
-    }
+    this.releaseDrained = true;
     this.nextRescan = 0;
     this.pollRequested = true;
     this.wake();
@@ -549,10 +550,21 @@ export class Shipper {
     }
     this.lastPollStart = pollStart;
     const now = Date.now();
+    const release = this.releaseDrained;
+    this.releaseDrained = false;
     for (const tail of [...this.tails.values()]) {
-      if (tail.orphanedAt === null || !tail.atEof) continue;
+      if (tail.orphanedAt === null) continue;
+      // Drained = a read after it was rotated away found its end.
+      const drained = tail.atEof && tail.lastCheckedAt >= tail.orphanedAt;
+      if (!drained) {
+        if (release) {
+          this.releaseDrained = true; // SIGHUP: once it is drained, at the next poll
+          this.pollRequested = true;
+        }
+        continue;
+      }
       const idleSince = Math.max(tail.orphanedAt, tail.lastGrowthAt);
-      if (now - idleSince >= this.cfg.rotate_wait_ms) {
+      if (release || now - idleSince >= this.cfg.rotate_wait_ms) {
         this.log.info({ file: tail.path, offset: tail.committed }, 'done with rotated file');
         await this.closeTail(tail);
       }

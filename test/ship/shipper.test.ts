@@ -10,6 +10,7 @@ import {
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { registry } from '../../src/metrics/registry.js';
 import { TRUNCATION_MARKER } from '../../src/parse/parser.js';
 import { readCheckpoint } from '../../src/ship/checkpoint.js';
 import type { ShipConfig } from '../../src/ship/config.js';
@@ -373,6 +374,47 @@ describe('Shipper (unit, real files, recording producer)', () => {
     expect(b!.headers).toEqual({ truncated_bytes: String(big.length + 1) });
     expect(after!.event.raw).toBe('after ip=1.1.1.1');
     expect(after!.event.id!.endsWith(`:${garbage.length + big.length + 1}`)).toBe(true);
+    await stop(shipper);
+  });
+
+  it('SIGHUP (reopen) looks at the paths at once and lets a drained rotated file go', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const { shipper, producer } = await ship(dir, {
+      files: [log],
+      poll_interval_ms: 60_000,
+      rescan_interval_ms: 60_000,
+      rotate_wait_ms: 60_000,
+    });
+    appendFileSync(log, lines(0, 5, 'a'));
+    await waitFor(() => producer.records.length === 5); // fs.watch woke the reader
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(0, 5, 'b'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(producer.records.length).toBe(5); // no poll yet: the new file is not known
+    shipper.reopen();
+    await waitFor(() => producer.records.length === 10);
+    shipper.reopen();
+    await waitFor(() => shipper.stats().openFiles === 1);
+    await stop(shipper);
+  });
+
+  it('exposes its metrics on the registry', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    const { shipper, producer } = await ship(dir, { files: [log] });
+    appendFileSync(log, lines(0, 3));
+    await waitFor(() => producer.records.length === 3);
+    await waitFor(() => shipper.stats().checkpointWrites > 1);
+    const text = await registry.metrics();
+    expect(text).toMatch(
+      new RegExp(`mizugiwa_ship_lines_read_total\\{file="${log.replaceAll('/', '\\/')}"\\} 3`),
+    );
+    expect(text).toMatch(/mizugiwa_ship_events_produced_total \d+/);
+    expect(text).toMatch(new RegExp(`mizugiwa_ship_bytes_behind\\{file="[^"]*mail\\.log"\\} 0`));
+    expect(text).toMatch(/mizugiwa_ship_checkpoint_age_seconds \d/);
     await stop(shipper);
   });
 
