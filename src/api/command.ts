@@ -4,7 +4,6 @@ import { action, UsageError } from '../cli/exit.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { splitListen } from './config.js';
-import { startApi } from './start.js';
 
 export function registerApiCommand(program: Command): void {
   program
@@ -19,6 +18,7 @@ export function registerApiCommand(program: Command): void {
     .option('-l, --listen <host:port>', 'overrides api.listen')
     .action(
       action(async (opts: { config: string; listen?: string }) => {
+        const { startApi } = await import('./start.js');
         const cfg = loadConfig(opts.config);
         if (opts.listen !== undefined) {
           const l = splitListen(opts.listen);

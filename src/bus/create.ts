@@ -1,6 +1,6 @@
 import type { BusConfig } from '../config/config.js';
 import type { Bus } from './bus.js';
-import { type KafkaBusOptions, openKafkaBus } from './kafka.js';
+import type { KafkaBusOptions } from './kafka.js';
 import { MemoryBus, type MemoryBusOptions } from './memory.js';
 
 export interface CreateBusOptions {
@@ -18,7 +18,9 @@ export async function createBus(cfg: BusConfig, opts: CreateBusOptions = {}): Pr
         maxBatchRecords: cfg.memory.max_batch_records,
         ...opts.memory,
       });
-    case 'kafka':
+    case 'kafka': {
+      // Loaded on use: a single host on the in-process bus never needs kafkajs.
+      const { openKafkaBus } = await import('./kafka.js');
       return openKafkaBus(cfg, {
         producerClient: cfg.kafka.producer_client,
         lingerMs: cfg.kafka.linger_ms,
@@ -26,5 +28,6 @@ export async function createBus(cfg: BusConfig, opts: CreateBusOptions = {}): Pr
         heartbeatIntervalMs: cfg.kafka.heartbeat_interval_ms,
         ...opts.kafka,
       });
+    }
   }
 }

@@ -1,9 +1,3 @@
-import {
-  compatibilityPartitioner,
-  Producer as PlatformaticProducer,
-  ProduceAcks,
-  stringSerializer,
-} from '@platformatic/kafka';
 import type { CompressionTypes, Kafka as KafkaClient } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import type { BusConfig } from '../config/config.js';
@@ -78,6 +72,13 @@ export async function platformaticTransport(
   clientId: string,
   compression: Compression,
 ): Promise<ProduceTransport> {
+  // Loaded on use: it is the optional producer and costs most of a second of start-up.
+  const {
+    compatibilityPartitioner,
+    Producer: PlatformaticProducer,
+    ProduceAcks,
+    stringSerializer,
+  } = await import('@platformatic/kafka');
   const producer = new PlatformaticProducer<
     string | undefined,
     Buffer | string | null | undefined,

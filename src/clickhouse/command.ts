@@ -3,8 +3,6 @@ import { action, UsageError } from '../cli/exit.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { schemaOptions } from '../store/schema-options.js';
-import { openClickHouse } from './client.js';
-import { migrate, printSchema } from './migrate.js';
 
 interface MigrateOptions {
   config?: string;
@@ -32,6 +30,10 @@ export function registerMigrateCommand(program: Command): void {
     .option('--legacy', 'with --print: show the version-neutral schema used for ClickHouse before 23')
     .action(
       action(async (opts: MigrateOptions) => {
+        const [{ openClickHouse }, { migrate, printSchema }] = await Promise.all([
+          import('./client.js'),
+          import('./migrate.js'),
+        ]);
         const cfg = loadConfig(opts.config);
         const schema = schemaOptions(cfg);
         if (opts.cluster !== undefined || opts.legacy) {

@@ -4,7 +4,6 @@ import { action } from '../cli/exit.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
-import { SingleHost } from './single-host.js';
 
 export function registerRunCommand(program: Command): void {
   program
@@ -20,6 +19,7 @@ export function registerRunCommand(program: Command): void {
     .option('--dry-run', 'detect and log only: no decisions, no map changes')
     .action(
       action(async (opts: { config: string; store: boolean; dryRun?: boolean }) => {
+        const { SingleHost } = await import('./single-host.js');
         const cfg = loadConfig(opts.config);
         if (!opts.store) {
           cfg.run.store = false;

@@ -1,15 +1,10 @@
 import closeWithGrace from 'close-with-grace';
 import type { Command } from 'commander';
-import { createBus } from '../bus/create.js';
 import { action } from '../cli/exit.js';
-import { openClickHouse } from '../clickhouse/client.js';
-import { migrate } from '../clickhouse/migrate.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
-import { StoreConsumer } from './consumer.js';
 import { schemaOptions } from './schema-options.js';
-import { StoreWriter } from './writer.js';
 
 export function registerStoreCommand(program: Command): void {
   program
@@ -25,6 +20,14 @@ export function registerStoreCommand(program: Command): void {
     )
     .action(
       action(async (opts: { config?: string; migrate: boolean }) => {
+        const [{ createBus }, { openClickHouse }, { migrate }, { StoreConsumer }, { StoreWriter }] =
+          await Promise.all([
+            import('../bus/create.js'),
+            import('../clickhouse/client.js'),
+            import('../clickhouse/migrate.js'),
+            import('./consumer.js'),
+            import('./writer.js'),
+          ]);
         const cfg = loadConfig(opts.config);
         const log = createLogger({ ...cfg.log, component: 'store' });
         const ch = await openClickHouse(cfg.clickhouse);
