@@ -6,6 +6,7 @@ import { action } from '../cli/exit.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
+import { CheckpointError, readCheckpoint } from './checkpoint.js';
 import type { Shipper } from './shipper.js';
 import { checkpointPathOf, shipperFromConfig, shipProducer } from './start.js';
 
@@ -31,6 +32,10 @@ export function registerShipCommand(program: Command): void {
         }
         if (cfg.ship.files.length === 0)
           throw new ConfigError(`${opts.config}: ship.files: no files to follow`);
+        // A damaged checkpoint is for a person to look at: one line, exit 2, before anything else.
+        await readCheckpoint(checkpointPathOf(cfg)).catch((err: unknown) => {
+          throw err instanceof CheckpointError ? new ConfigError(err.message) : err;
+        });
         const log = createLogger({ level: cfg.log.level, pretty: cfg.log.pretty, component: 'ship' });
         const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : null;
         let bus: Bus | undefined;
@@ -59,11 +64,12 @@ export function registerShipCommand(program: Command): void {
         // Kafka away at boot is not a reason to exit: wait for it (nothing is read meanwhile, so
         // nothing is lost; the files are read from the checkpoint once it answers).
         let delay = cfg.ship.retry_initial_ms;
-        while (!stopping && !producer) {
+        let ready = false;
+        while (!stopping && !ready) {
           try {
             bus = await createBus(cfg.bus);
             await bus.ensureTopics([{ topic: cfg.bus.topics.events }]);
-            producer = await shipProducer(bus, cfg);
+            ready = true;
           } catch (err) {
             await bus?.close().catch(() => {});
             bus = undefined;
@@ -75,6 +81,8 @@ export function registerShipCommand(program: Command): void {
             delay = Math.min(delay * 2, cfg.ship.retry_max_ms);
           }
         }
+        // Not retried: what fails here is the configuration (a compression without a codec).
+        if (!stopping && bus) producer = await shipProducer(bus, cfg);
         if (!stopping && producer) {
           shipper = shipperFromConfig(cfg, producer, log);
           await shipper.start();
