@@ -12,6 +12,8 @@ export interface ShipGaugeSource {
   /** Seconds since the checkpoint was last written; null before the first write. */
   checkpointAgeSeconds(): number | null;
   openFiles(): number;
+  /** Age of the oldest event read and not yet acknowledged (0 when none): the shipper's lag. */
+  oldestUnackedSeconds(): number;
 }
 
 const sources = new Set<ShipGaugeSource>();
@@ -96,6 +98,16 @@ gauge('mizugiwa_ship_checkpoint_age_seconds', 'seconds since the checkpoint was 
   }
   if (age !== null) g.set(age);
 });
+gauge(
+  'mizugiwa_ship_oldest_unacked_seconds',
+  'age of the oldest event read and not yet acknowledged by the bus (0 when all are); alert on it',
+  [],
+  (g) => {
+    let age = 0;
+    for (const s of sources) age = Math.max(age, s.oldestUnackedSeconds());
+    g.set(age);
+  },
+);
 gauge('mizugiwa_ship_open_files', 'files open for reading', [], (g) => {
   let n = 0;
   for (const s of sources) n += s.openFiles();

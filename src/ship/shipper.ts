@@ -107,6 +107,10 @@ export class Shipper {
   /** By dev:ino: files not to open again (compressed; or a copy of a file being read, until it is truncated). */
   private readonly skipped = new Map<string, { reason: 'compressed' | 'copy'; size: number }>();
   private matched = new Set<string>();
+  /** Path -> error code of the last failed open (logged once per change). */
+  private readonly openFailures = new Map<string, string>();
+  /** Creation time of every batch not yet acknowledged, oldest first (by sequence). */
+  private readonly unacked = new Map<number, number>();
   private firstStart = false;
 
   private current: Batch | null = null;
@@ -172,6 +176,10 @@ export class Shipper {
       checkpointAgeSeconds: () =>
         this.lastCheckpointAt === null ? null : (Date.now() - this.lastCheckpointAt) / 1000,
       openFiles: () => this.tails.size,
+      oldestUnackedSeconds: () => {
+        for (const at of this.unacked.values()) return (Date.now() - at) / 1000;
+        return 0;
+      },
     });
     this.watchDirectories();
     this.checkpointTimer = setInterval(() => this.checkpointTick(), this.cfg.checkpoint_interval_ms);
@@ -356,8 +364,20 @@ export class Shipper {
     const pre = this.skipped.get(`${st.dev}:${st.ino}`);
     if (pre && (pre.reason === 'copy' || pre.size === st.size)) return;
     if (adoptOnly && !this.hasDetachedSource()) return;
-    const tail = await FileTail.open(path, 0, this.tailOpts);
+    let tail: FileTail | null;
+    try {
+      tail = await FileTail.open(path, 0, this.tailOpts);
+    } catch (err) {
+      // Unreadable (permissions, I/O error): tried again at every rescan, logged once.
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      if (this.openFailures.get(path) !== code) {
+        this.openFailures.set(path, code);
+        this.log.warn({ file: path, err: code }, 'cannot open file; trying again at every rescan');
+      }
+      return;
+    }
     if (!tail) return;
+    this.openFailures.delete(path);
     // The name may have been renamed over since the stat (logrotate shifting maillog.N): from
     // here on, identity comes from the open descriptor only.
     const key = tail.key;
@@ -699,6 +719,7 @@ export class Shipper {
     let b = this.current;
     if (!b) {
       b = this.current = { seq: this.batchSeq++, records: [], bytes: 0, ends: new Map() };
+      this.unacked.set(b.seq, Date.now());
       this.lingerTimer = setTimeout(() => this.seal(), this.cfg.linger_ms);
     }
     b.records.push(record);
@@ -814,6 +835,7 @@ export class Shipper {
   }
 
   private acked(batch: Batch): void {
+    this.unacked.delete(batch.seq);
     const now = new Date().toISOString();
     for (const [src, seg] of batch.ends) {
       seg.acked = true;

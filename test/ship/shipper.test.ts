@@ -105,6 +105,7 @@ describe('Shipper (unit, real files, recording producer)', () => {
     const cpPath = join(dir, 'state', 'checkpoint.json');
     const held = await readCheckpoint(cpPath);
     expect(held!.files.every((f) => f.offset === 0)).toBe(true);
+    expect(await registry.metrics()).toMatch(/mizugiwa_ship_oldest_unacked_seconds 0\.\d*[1-9]/);
     producer.release();
     await waitFor(async () => (await readCheckpoint(cpPath))!.files[0]?.offset === readFileSync(log).length);
     await stop(shipper);
@@ -415,6 +416,7 @@ describe('Shipper (unit, real files, recording producer)', () => {
     expect(text).toMatch(/mizugiwa_ship_events_produced_total \d+/);
     expect(text).toMatch(/mizugiwa_ship_bytes_behind\{file="[^"]*mail\.log"\} 0/);
     expect(text).toMatch(/mizugiwa_ship_checkpoint_age_seconds \d/);
+    expect(text).toMatch(/mizugiwa_ship_oldest_unacked_seconds 0/);
     await stop(shipper);
   });
 
