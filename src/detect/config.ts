@@ -54,6 +54,12 @@ const windowSchema = z
       .describe(
         'detect service only: an event stamped further than this ahead of the wall clock is clamped to it, so one bad clock cannot push the watermark into the future',
       ),
+    align_partitions: z
+      .boolean()
+      .default(true)
+      .describe(
+        "detect service: hold back a partition that runs more than allowed_lateness_s ahead of the slowest busy one (this member's and other members'): keeps fleet-wide detectors right while a backlog is caught up, at about half the catch-up speed; live traffic never waits",
+      ),
     max_sources: z
       .number()
       .int()

@@ -247,6 +247,7 @@ export class DetectService {
    * `idleMs` does not hold others back; nothing waits longer than `maxWaitMs`.
    */
   private async align(partition: number, msgs: BusMessage[], heartbeat: () => Promise<void>): Promise<void> {
+    if (!this.cfg.detect.window.align_partitions) return;
     const firstMs = firstEventMs(msgs);
     if (!Number.isFinite(firstMs)) return;
     const lateness = this.cfg.detect.window.allowed_lateness_s * 1000;
