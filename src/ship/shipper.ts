@@ -711,8 +711,10 @@ export class Shipper {
     }
     src.readTo = tail.committed;
     this.s.linesRead += lines.length;
-    m.linesRead.inc({ file: tail.path }, lines.length);
-    m.bytesRead.inc({ file: tail.path }, bytes);
+    // Labelled by the configured path the file was found by, not its current (rotated) name:
+    // the label set stays as small as the configuration.
+    m.linesRead.inc({ file: src.origin }, lines.length);
+    m.bytesRead.inc({ file: src.origin }, bytes);
   }
 
   private add(src: Source, end: number, record: BusRecord, bytes: number): void {
