@@ -250,6 +250,41 @@ describe('Shipper (unit, real files, recording producer)', () => {
     await stop(shipper);
   });
 
+  it('copytruncate under a glob: the copy is not read as new, then taken up once the truncation is seen', async () => {
+    const dir = tmp();
+    const log = join(dir, 'maillog');
+    writeFileSync(log, '');
+    const producer = new RecordingProducer();
+    const { shipper } = await ship(
+      dir,
+      {
+        files: [join(dir, 'maillog*')],
+        rescan_interval_ms: 20,
+        max_in_flight_events: 60,
+        read_chunk_bytes: 4096,
+      },
+      producer,
+    );
+    appendFileSync(log, lines(0, 50, 'a'));
+    await waitFor(() => producer.records.length === 50);
+    producer.hold();
+    appendFileSync(log, lines(50, 300, 'a'));
+    await new Promise((r) => setTimeout(r, 50));
+    copyFileSync(log, `${log}.1`);
+    await new Promise((r) => setTimeout(r, 100)); // rescans see the copy before the truncation
+    truncateSync(log, 0);
+    appendFileSync(log, lines(0, 20, 'b'));
+    expect(shipper.stats().linesRead).toBeLessThan(300); // behind: the rest is only in the copy
+    producer.release();
+    await waitFor(() => producer.records.length >= 320);
+    await shipper.idle();
+    const raws = producer.raws();
+    expect(raws.filter((r) => r.startsWith('a'))).toEqual(lines(0, 300, 'a').trimEnd().split('\n'));
+    expect(raws.filter((r) => r.startsWith('b'))).toEqual(lines(0, 20, 'b').trimEnd().split('\n'));
+    expect(new Set(producer.records.map((r) => r.event.id)).size).toBe(320);
+    await stop(shipper);
+  });
+
   it('a restart after a rotation while stopped finds the rotated file and reads its rest', async () => {
     const dir = tmp();
     const log = join(dir, 'maillog');
