@@ -187,6 +187,8 @@ export class DetectEngine {
 
   /** Publishes counters that are cheaper to set in batches than per event. */
   flushMetrics(): void {
+    // Expired decisions leave the active set even when no new decision comes to trigger the scan.
+    if (Number.isFinite(this.newestMs)) this.policy.expire(this.newestMs);
     eventsTotal.inc({ stage: 'source' }, this.events);
     eventsTotal.inc({ stage: 'fleet' }, this.signals);
     this.events = 0;
