@@ -284,13 +284,21 @@ export class Shipper {
     }
     await this.rescan(true);
     // Files from the checkpoint that the patterns no longer name: rotated away while we were
-    // down. Look for them beside their old path and read them to the end.
-    for (const src of [...this.sources.values()]) {
-      if (src.tail !== null) continue;
-      for (const path of [src.path, ...(await rotatedSiblings(src.origin))]) {
-        await this.consider(path, false, true, src.origin);
-        if (src.tail !== null) break;
+    // down. Look for them beside their old path and read them to the end. A few passes: a
+    // logrotate shifting maillog.N -> maillog.N+1 right now can hide a file from one listing.
+    for (let pass = 0; pass < 3; pass++) {
+      const missing = [...this.sources.values()].filter((src) => src.tail === null);
+      if (missing.length === 0) break;
+      if (pass > 0) await sleep(100);
+      for (const src of missing) {
+        if (src.tail !== null) continue;
+        for (const path of [src.path, ...(await rotatedSiblings(src.origin))]) {
+          await this.consider(path, false, true, src.origin);
+          if (src.tail !== null) break;
+        }
       }
+    }
+    for (const src of [...this.sources.values()]) {
       if (src.tail === null) {
         this.log.warn(
           { file: src.path, file_id: src.fileId, offset: src.acked },
