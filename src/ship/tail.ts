@@ -131,16 +131,14 @@ export class FileTail {
 
   async read(): Promise<ReadResult> {
     const pos = this.splitter.readPosition;
+    // An idle file is asked for its size first: no read buffer is allocated for nothing.
+    if (this.atEof) {
+      const { size } = await this.fd.stat();
+      if (size <= pos) return this.eof(pos, size);
+    }
     const buf = Buffer.allocUnsafe(this.opts.chunkBytes);
     const { bytesRead } = await this.fd.read(buf, 0, buf.length, pos);
-    if (bytesRead === 0) {
-      const st = await this.fd.stat();
-      if (st.size < pos) return { status: 'truncated', lines: [] };
-      this.size = st.size;
-      this.atEof = true;
-      this.lastCheckedAt = Date.now();
-      return { status: 'eof', lines: [] };
-    }
+    if (bytesRead === 0) return this.eof(pos, (await this.fd.stat()).size);
     this.atEof = false;
     if (pos + bytesRead > this.size) {
       this.size = pos + bytesRead;
@@ -164,6 +162,14 @@ export class FileTail {
       return { status: 'identified', lines: [] };
     }
     return { status: 'data', lines };
+  }
+
+  private eof(pos: number, size: number): ReadResult {
+    if (size < pos) return { status: 'truncated', lines: [] };
+    this.size = size;
+    this.atEof = true;
+    this.lastCheckedAt = Date.now();
+    return { status: 'eof', lines: [] };
   }
 
   /** The id this content gets when it is new (not a copy of a known file). */
