@@ -85,7 +85,12 @@ const spec: TrafficSpec = {
   ],
 };
 
-async function runMembers(cfg: Config, members: number, events: ReturnType<typeof generate>['events']) {
+async function runMembers(
+  cfg: Config,
+  members: number,
+  events: ReturnType<typeof generate>['events'],
+  backlog = false,
+) {
   const services: DetectService[] = [];
   for (let i = 0; i < members; i++) {
     const s = new DetectService(cfg, { bus: await openBus(cfg), log: quiet });
@@ -95,14 +100,11 @@ async function runMembers(cfg: Config, members: number, events: ReturnType<typeo
   // Let the group settle before traffic flows, as a long-running group would be.
   await sleep(3000);
   const producerBus = await openBus(cfg);
-  await produceEvents(
-    producerBus,
-    cfg,
-    events,
-    [],
-    () => services.reduce((n, s) => n + s.stats.events, 0),
-    2000,
-  );
+  const consumed = () => services.reduce((n, s) => n + s.stats.events, 0);
+  // backlog: everything at once, far faster than the members consume it (they catch up).
+  if (backlog) await produceEvents(producerBus, cfg, events, [], undefined, 5000);
+  else await produceEvents(producerBus, cfg, events, [], consumed, 2000);
+  while (consumed() < events.length) await sleep(500);
   // Stage 2 drains the re-keyed topic.
   let last = -1;
   for (;;) {
@@ -135,6 +137,18 @@ describe('detect over Kafka', () => {
       if (d.detector === 'dha_source' || d.detector === 'bot_flow')
         expect(d.id).toBe(one.decided.get(target)!.id);
     }
+  }, 600_000);
+
+  it('two members catching up a two-hour backlog (produced at once) decide every target the engine decides, and no innocent', async () => {
+    const direct = runScenario(spec);
+    const want = new Set(direct.decisions.map((d) => d.target));
+    const two = await runMembers(config('backlog'), 2, direct.traffic.events, true);
+    expect(two.services.every((s) => s.stats.events > 0)).toBe(true);
+    expect([...want].filter((t) => !two.decided.has(t))).toEqual([]);
+    const innocent = [...two.decided.keys()].filter(
+      (t) => !want.has(t) && direct.traffic.truth.get(t)?.role !== 'attacker',
+    );
+    expect(innocent).toEqual([]);
   }, 600_000);
 
   it('kill -9 of a member mid-attack: the survivor rebuilds its state and the attack is still decided', async () => {
