@@ -85,7 +85,12 @@ export function registerShipCommand(program: Command): void {
         if (!stopping && bus) producer = await shipProducer(bus, cfg);
         if (!stopping && producer) {
           shipper = shipperFromConfig(cfg, producer, log);
-          await shipper.start();
+          try {
+            await shipper.start();
+          } catch (err) {
+            if (err instanceof CheckpointError) throw new ConfigError(err.message);
+            throw err;
+          }
           log.info(
             { host: cfg.host, checkpoint: checkpointPathOf(cfg), topic: cfg.bus.topics.events },
             'shipping',

@@ -4,7 +4,7 @@ import type { BusRecord, Producer } from '../bus/bus.js';
 import type { MailEvent } from '../event/mail-event.js';
 import { type Logger, logger } from '../log/logger.js';
 import { TRUNCATION_MARKER } from '../parse/parser.js';
-import { type CheckpointEntry, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { type CheckpointEntry, CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { ShipConfig } from './config.js';
 import { discover, rotatedSiblings, watchDirs } from './discovery.js';
 import { type Fingerprint, eventId, hashBytes } from './identity.js';
@@ -168,7 +168,14 @@ export class Shipper {
     this.running = true;
     await this.restore();
     if (this.stopping) return;
-    await this.writeCheckpointNow();
+    try {
+      await this.writeCheckpointNow(true);
+    } catch (err) {
+      for (const tail of this.tails.values()) await tail.close();
+      this.tails.clear();
+      this.running = false;
+      throw err;
+    }
     this.unregisterGauges = m.registerGaugeSource({
       bytesBehind: () => this.bytesBehind(),
       inFlightEvents: () => this.inFlightEvents,
@@ -922,7 +929,8 @@ export class Shipper {
     });
   }
 
-  private async writeCheckpointNow(): Promise<void> {
+  /** `strict`: a failure throws (at start: a shipper that cannot keep its place must not run). */
+  private async writeCheckpointNow(strict = false): Promise<void> {
     this.checkpointDirty = false;
     const files: CheckpointEntry[] = [];
     for (const src of this.sources.values()) {
@@ -951,6 +959,12 @@ export class Shipper {
     } catch (err) {
       this.checkpointDirty = true;
       m.checkpointWrites.inc({ result: 'error' });
+      if (strict) {
+        throw new CheckpointError(
+          `cannot write checkpoint ${this.opts.checkpointPath}: ${(err as NodeJS.ErrnoException).code ?? err}; ` +
+            'the shipper needs a writable data_dir (or ship.checkpoint_path)',
+        );
+      }
       this.log.error({ err, file: this.opts.checkpointPath }, 'checkpoint write failed; retrying');
     }
   }

@@ -455,6 +455,27 @@ describe('Shipper (unit, real files, recording producer)', () => {
     await stop(shipper);
   });
 
+  it('refuses to start when the checkpoint cannot be written', async () => {
+    const dir = tmp();
+    const log = join(dir, 'mail.log');
+    writeFileSync(log, '');
+    // A directory where the temp file goes: reading finds nothing (a first start), writing fails
+    // (permissions would not do: tests run as root).
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'state', `checkpoint.json.${process.pid}.tmp`), { recursive: true });
+    const shipper = new Shipper({
+      config: shipConfig({ files: [log] }),
+      host: 'mx1',
+      checkpointPath: join(dir, 'state', 'checkpoint.json'),
+      topic: 'mail.events',
+      producer: new RecordingProducer(),
+      parser: testParser,
+      log: quiet,
+    });
+    await expect(shipper.start()).rejects.toThrow(/cannot write checkpoint .*writable data_dir/);
+    expect(shipper.stats().openFiles).toBe(0);
+  });
+
   it('refuses a damaged checkpoint instead of starting over', async () => {
     const dir = tmp();
     const log = join(dir, 'mail.log');
