@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseNet } from './policy/whitelist.js';
 
 // The `detect` section. Every threshold is here with its default and why; the defaults are tuned
 // on the scenarios of the traffic generator (src/traffic/, test/detect/testdata/): a 50,000
@@ -74,7 +75,12 @@ const windowSchema = z
 const policySchema = z
   .object({
     whitelist: z
-      .array(z.string().min(1))
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine(isNet, 'not an IP address or CIDR prefix (e.g. 192.0.2.0/24, 2001:db8::/32)'),
+      )
       .default(['127.0.0.0/8', '::1/128'])
       .describe(
         'addresses and CIDRs (own networks, partner relays) that never receive a decision; their detections are still reported',
@@ -435,4 +441,13 @@ export type DetectConfig = z.infer<typeof detectSchema>;
 /** The defaults, for tests and in-process users that have no config file. */
 export function defaultDetectConfig(overrides: unknown = {}): DetectConfig {
   return detectSchema.parse(overrides);
+}
+
+function isNet(s: string): boolean {
+  try {
+    parseNet(s);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -120,6 +120,9 @@ describe('config', () => {
       /detect\.bot_flow\.window_s/,
     );
     expect(() => validate({ detect: { thresholds: 1 } }, 'cfg')).toThrow(/thresholds: unknown key/);
+    expect(() =>
+      validate({ detect: { policy: { whitelist: ['10.0.0.0/8', '10.0.0.0/99'] } } }, 'cfg'),
+    ).toThrow(/detect\.policy\.whitelist\.1: not an IP address or CIDR/);
   });
 });
 
