@@ -12,7 +12,7 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/ship/throughput.js [--lines 300000] [--runs 3]
 //     [--only ship-kafka,ship-null,producer,kcat] [--compression gzip|none] [--requests 4]
-//     [--in-flight-events 20000]
+//     [--in-flight-events 20000] [--batch 2000]
 // Brokers: var/services/services.json (scripts/services.sh up kafka). Every run is a child
 // process of its own, so CPU time and peak RSS (getrusage maxrss) are those of that path alone.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     compression: { type: 'string', default: 'gzip' },
     requests: { type: 'string', default: '4' },
     'in-flight-events': { type: 'string', default: String(20_000) },
+    batch: { type: 'string', default: '2000' },
     child: { type: 'string' },
     file: { type: 'string' },
   },
@@ -73,6 +74,7 @@ function config(dir: string, topic: string, kind: 'kafka'): Config {
       compression: COMPRESSION,
       max_in_flight_requests: Number(args.requests),
       max_in_flight_events: Number(args['in-flight-events']),
+      batch_max_events: Number(args.batch),
     },
   });
 }
@@ -171,7 +173,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const BATCH = configSchema.parse({}).ship.batch_max_events;
+const BATCH = Number(args.batch);
 
 /** One measured run in this (child) process. */
 async function child(mode: string, file: string): Promise<Result | null> {
@@ -200,7 +202,7 @@ async function child(mode: string, file: string): Promise<Result | null> {
 }
 
 const NAMES: Record<string, string> = {
-  'ship-kafka': `ship -> kafka (${COMPRESSION}, ${args.requests} sends in flight)`,
+  'ship-kafka': `ship -> kafka (${COMPRESSION}, ${args.requests} sends in flight, ${BATCH}/batch)`,
   'ship-null': 'ship -> null producer (no bus)',
   producer: `bus producer only (${COMPRESSION}, ${BATCH}/send, pre-encoded)`,
   kcat: `kcat -P, raw lines (${COMPRESSION}, librdkafka)`,
@@ -231,6 +233,8 @@ async function main(): Promise<void> {
           args.requests!,
           '--in-flight-events',
           args['in-flight-events']!,
+          '--batch',
+          args.batch!,
         ],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
       );
