@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Decision, Detection } from '../decision/decision.js';
+import { ClientJoin } from '../enrich/client-join.js';
 import type { MailEvent } from '../event/mail-event.js';
 import type { Logger } from '../log/logger.js';
 import { readLines } from '../parse/line-reader.js';
@@ -26,22 +27,43 @@ export interface ReplayStats {
 
 export type ReplayRecord = ({ type: 'detection' } & Detection) | ({ type: 'decision' } & Decision);
 
+/** Log time a Sendmail reject waits for its client (ms), and how many lines may wait at most. */
+const JOIN_HOLD_MS = 5_000;
+const JOIN_MAX_HELD = 10_000;
+
 interface Head {
   ev: MailEvent;
   ms: number;
 }
 
-/** Parsed events of one file, with ids FILE:LINE (so `sed -n LINEp FILE` shows the evidence). */
+/**
+ * Parsed events of one file, with ids FILE:LINE (so `sed -n LINEp FILE` shows the evidence).
+ * Sendmail rejects wait for the line of their queue id that names the client (ClientJoin), on the
+ * file's own log-time clock.
+ */
 async function* fileEvents(input: Readable, name: string, parser: LineParser): AsyncGenerator<Head> {
   let n = 0;
+  let clock = 0;
+  const join = new ClientJoin<number>({ holdMs: JOIN_HOLD_MS, maxHeld: JOIN_MAX_HELD, now: () => clock });
+  const ready: Head[] = [];
+  const release = (ev: MailEvent, ms: number) => ready.push({ ev, ms });
   for await (const lines of readLines(input)) {
     for (const line of lines) {
       n++;
       const ev = parser.parse(line);
       ev.id = `${name}:${n}`;
-      yield { ev, ms: ev.ts === undefined ? Number.NaN : Date.parse(ev.ts) };
+      const ms = ev.ts === undefined ? Number.NaN : Date.parse(ev.ts);
+      if (ms > clock) clock = ms;
+      join.push(ev, ms, release);
+      join.expire(release);
+      if (ready.length > 0) {
+        yield* ready;
+        ready.length = 0;
+      }
     }
   }
+  join.drain(release);
+  yield* ready;
 }
 
 /** Merges per-file streams by event time; events without a time go out as soon as they are read. */

@@ -121,6 +121,12 @@ export class SourceStage {
       case 'queued':
         // Postfix' qmgr line has no client; sendmail's from= and exim's <= lines do.
         if (ev.mta === 'postfix') return;
+        // Sendmail logs from= with nrcpts=0 for an envelope that got no recipient (a harvest's
+        // RCPTs all refused, a session that quit after MAIL): not a message.
+        if (ev.nrcpt === 0) {
+          counter = C_NODATA;
+          break;
+        }
         counter = C_MSG;
         isMsg = true;
         break;
