@@ -10,16 +10,14 @@ import { discover, rotatedSiblings, watchDirs } from './discovery.js';
 import { type Fingerprint, eventId, hashBytes } from './identity.js';
 import type { Line } from './lines.js';
 import * as m from './metrics.js';
+import { type Segment, Sender } from './sender.js';
 import { FileTail, type TailOptions } from './tail.js';
 
 // Files -> lines -> MailEvents -> batches -> the bus, and back: acknowledgements -> checkpoint.
 //
 // Invariants that make "no line lost" hold:
-// - Each file keeps its batches' segments in order (a FIFO); its checkpoint offset is the end of
-//   the longest run of acknowledged segments from the front. Up to `max_in_flight_requests`
-//   batches are sent at once (the bus keeps the order of `send` calls); a failed batch is
-//   retried with backoff, after the others in flight have settled, oldest first, until it is
-//   acknowledged, never dropped.
+// - A file's acknowledged offset moves only over lines the bus acknowledged, in order, and a
+//   failed batch is retried until it is acknowledged (sender.ts).
 // - The checkpoint stores only acknowledged offsets; a restart re-reads everything after them
 //   (a crash can duplicate the batch in flight, never drop a line).
 // - A file is followed by its descriptor: after a rename the old file is read to its end (and
@@ -57,29 +55,12 @@ interface Source {
   /** Offset after the last line put into a batch. */
   readTo: number;
   tail: FileTail | null;
-  /** Events of this file in batches not yet acknowledged. */
+  /** Events of this file in batches not yet acknowledged (see sender.ts). */
   inFlight: number;
-  /** This file's part of each batch not yet acknowledged, oldest first. */
   segments: Segment[];
   /** When it lost its tail (rotated away and drained, truncated, or not found after a restart). */
   detachedAt: number | null;
   updatedAt: string;
-}
-
-interface Segment {
-  /** Offset after the file's last line in the batch. */
-  end: number;
-  /** Events of the file in the batch. */
-  n: number;
-  acked: boolean;
-}
-
-interface Batch {
-  seq: number;
-  records: BusRecord[];
-  bytes: number;
-  /** Per file: its lines in this batch. */
-  ends: Map<Source, Segment>;
 }
 
 export interface ShipperStats {
@@ -109,25 +90,13 @@ export class Shipper {
   private matched = new Set<string>();
   /** Path -> error code of the last failed open (logged once per change). */
   private readonly openFailures = new Map<string, string>();
-  /** Creation time of every batch not yet acknowledged, oldest first (by sequence). */
-  private readonly unacked = new Map<number, number>();
   private firstStart = false;
-
-  private current: Batch | null = null;
-  private batchSeq = 0;
-  private readonly ready: Batch[] = [];
-  private lingerTimer: NodeJS.Timeout | null = null;
-  private inFlightEvents = 0;
-  private inFlightBytes = 0;
-
+  private readonly sender: Sender;
   private running = false;
   private stopping = false;
-  private abandoned = false;
   private mainLoop: Promise<void> | null = null;
-  private sendLoop: Promise<void> | null = null;
   private wakeMain: (() => void) | null = null;
   private mainWakePending = false;
-  private wakeSender: (() => void) | null = null;
   private pollRequested = false;
   private nextPoll = 0;
   private lastPollStart = Date.now();
@@ -140,17 +109,7 @@ export class Shipper {
   private checkpointWriting: Promise<void> | null = null;
   private lastCheckpointAt: number | null = null;
   private unregisterGauges: (() => void) | null = null;
-  private readonly s: ShipperStats = {
-    linesRead: 0,
-    eventsAcked: 0,
-    unknownEvents: 0,
-    produceErrors: 0,
-    inFlightEvents: 0,
-    inFlightBytes: 0,
-    peakInFlightBytes: 0,
-    openFiles: 0,
-    checkpointWrites: 0,
-  };
+  private readonly s = { linesRead: 0, unknownEvents: 0, checkpointWrites: 0 };
 
   constructor(private readonly opts: ShipperOptions) {
     this.cfg = opts.config;
@@ -160,6 +119,16 @@ export class Shipper {
       fingerprintBytes: this.cfg.fingerprint_bytes,
       chunkBytes: this.cfg.read_chunk_bytes,
     };
+    this.sender = new Sender({
+      producer: opts.producer,
+      topic: opts.topic,
+      config: this.cfg,
+      log: this.log,
+      onAck: () => {
+        this.checkpointDirty = true;
+        this.wake();
+      },
+    });
   }
 
   /** Reads the checkpoint, finds the files and starts shipping in the background. */
@@ -178,22 +147,19 @@ export class Shipper {
     }
     this.unregisterGauges = m.registerGaugeSource({
       bytesBehind: () => this.bytesBehind(),
-      inFlightEvents: () => this.inFlightEvents,
-      inFlightBytes: () => this.inFlightBytes,
+      inFlightEvents: () => this.sender.inFlightEvents,
+      inFlightBytes: () => this.sender.inFlightBytes,
       checkpointAgeSeconds: () =>
         this.lastCheckpointAt === null ? null : (Date.now() - this.lastCheckpointAt) / 1000,
       openFiles: () => this.tails.size,
-      oldestUnackedSeconds: () => {
-        for (const at of this.unacked.values()) return (Date.now() - at) / 1000;
-        return 0;
-      },
+      oldestUnackedSeconds: () => this.sender.oldestUnackedSeconds(),
     });
     this.watchDirectories();
     this.checkpointTimer = setInterval(() => this.checkpointTick(), this.cfg.checkpoint_interval_ms);
     this.checkpointTimer.unref();
     this.nextPoll = Date.now() + this.cfg.poll_interval_ms;
     this.nextRescan = Date.now() + this.cfg.rescan_interval_ms;
-    this.sendLoop = this.runSender();
+    this.sender.start();
     this.mainLoop = this.runMain();
     this.log.info(
       { files: this.cfg.files, open: this.tails.size, checkpoint: this.opts.checkpointPath },
@@ -210,22 +176,14 @@ export class Shipper {
     this.stopping = true;
     this.wake();
     await this.mainLoop;
-    this.seal();
-    this.signalSender();
-    const drained = await Promise.race([
-      (this.sendLoop ?? Promise.resolve()).then(() => true),
-      new Promise<boolean>((res) => setTimeout(() => res(false), graceMs).unref()),
-    ]);
-    this.abandoned = true;
-    this.signalSender();
+    const drained = await this.sender.drain(graceMs);
     if (!drained) {
       this.log.warn(
-        { in_flight_events: this.inFlightEvents },
+        { in_flight_events: this.sender.inFlightEvents },
         'stopping before the bus acknowledged everything; those lines are read again at the next start',
       );
     }
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.checkpointWriting;
@@ -234,7 +192,7 @@ export class Shipper {
     this.tails.clear();
     this.unregisterGauges?.();
     this.running = false;
-    this.log.info({ lines: this.s.linesRead, acked: this.s.eventsAcked }, 'shipper stopped');
+    this.log.info({ lines: this.s.linesRead, acked: this.sender.eventsAcked }, 'shipper stopped');
   }
 
   /** SIGHUP: look at every path again now (rotation, new files) and let drained rotated files go. */
@@ -248,8 +206,11 @@ export class Shipper {
   stats(): ShipperStats {
     return {
       ...this.s,
-      inFlightEvents: this.inFlightEvents,
-      inFlightBytes: this.inFlightBytes,
+      eventsAcked: this.sender.eventsAcked,
+      produceErrors: this.sender.produceErrors,
+      inFlightEvents: this.sender.inFlightEvents,
+      inFlightBytes: this.sender.inFlightBytes,
+      peakInFlightBytes: this.sender.peakInFlightBytes,
       openFiles: this.tails.size,
     };
   }
@@ -259,8 +220,7 @@ export class Shipper {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const allRead = [...this.tails.values()].every((t) => t.atEof);
-      if (allRead && this.inFlightEvents === 0 && this.current === null && this.ready.length === 0)
-        return true;
+      if (allRead && this.sender.isIdle()) return true;
       await sleep(20);
     }
     return false;
@@ -538,7 +498,7 @@ export class Shipper {
           this.nextPoll = Date.now() + this.cfg.poll_interval_ms;
         }
         const progressed = await this.readRound();
-        if (!progressed || this.isFull()) {
+        if (!progressed || this.sender.isFull()) {
           await this.sleepMain(Math.max(1, this.nextPoll - Date.now()));
         }
       } catch (err) {
@@ -629,7 +589,7 @@ export class Shipper {
       let budget = tail.orphanedAt === null ? this.cfg.read_chunk_bytes * 16 : Number.POSITIVE_INFINITY;
       try {
         while (!this.stopping && budget > 0) {
-          if (this.isFull()) return progressed;
+          if (this.sender.isFull()) return progressed;
           const before = tail.readPosition;
           const r = await tail.read();
           if (r.status === 'eof') break;
@@ -722,7 +682,7 @@ export class Shipper {
         );
       }
       bytes += line.end - line.offset;
-      this.add(src, line.end, record, value.length + line.data.length);
+      this.sender.add(src, line.end, record, value.length + line.data.length);
     }
     src.readTo = tail.committed;
     this.s.linesRead += lines.length;
@@ -730,148 +690,6 @@ export class Shipper {
     // the label set stays as small as the configuration.
     m.linesRead.inc({ file: src.origin }, lines.length);
     m.bytesRead.inc({ file: src.origin }, bytes);
-  }
-
-  private add(src: Source, end: number, record: BusRecord, bytes: number): void {
-    let b = this.current;
-    if (!b) {
-      b = this.current = { seq: this.batchSeq++, records: [], bytes: 0, ends: new Map() };
-      this.unacked.set(b.seq, Date.now());
-      this.lingerTimer = setTimeout(() => this.seal(), this.cfg.linger_ms);
-    }
-    b.records.push(record);
-    b.bytes += bytes;
-    const seg = b.ends.get(src);
-    if (seg) {
-      seg.end = end;
-      seg.n++;
-    } else {
-      const fresh = { end, n: 1, acked: false };
-      b.ends.set(src, fresh);
-      src.segments.push(fresh);
-    }
-    src.inFlight++;
-    this.inFlightEvents++;
-    this.inFlightBytes += bytes;
-    if (this.inFlightBytes > this.s.peakInFlightBytes) this.s.peakInFlightBytes = this.inFlightBytes;
-    if (b.records.length >= this.cfg.batch_max_events || b.bytes >= this.cfg.batch_max_bytes) this.seal();
-  }
-
-  private seal(): void {
-    if (this.lingerTimer) {
-      clearTimeout(this.lingerTimer);
-      this.lingerTimer = null;
-    }
-    if (this.current && this.current.records.length > 0) {
-      this.ready.push(this.current);
-      this.signalSender();
-    }
-    this.current = null;
-  }
-
-  private isFull(): boolean {
-    return (
-      this.inFlightEvents >= this.cfg.max_in_flight_events ||
-      this.inFlightBytes >= this.cfg.max_in_flight_bytes
-    );
-  }
-
-  private async runSender(): Promise<void> {
-    const inflight = new Set<Promise<void>>();
-    const failed: Batch[] = [];
-    for (;;) {
-      if (this.abandoned) return;
-      if (failed.length > 0) {
-        // Let the other sends settle, then retry the failed ones oldest first, one at a time.
-        await Promise.all(inflight);
-        failed.sort((a, b) => a.seq - b.seq);
-        while (failed.length > 0) {
-          const b = failed.shift()!;
-          if (!(await this.sendWithRetry(b, this.cfg.retry_initial_ms))) return;
-          this.acked(b);
-        }
-        continue;
-      }
-      const batch = this.ready.shift();
-      if (!batch) {
-        if (inflight.size === 0 && this.stopping && !this.current) return;
-        await new Promise<void>((res) => {
-          this.wakeSender = res;
-          if (inflight.size > 0) void Promise.race(inflight).then(res);
-        });
-        continue;
-      }
-      const p: Promise<void> = this.opts.producer
-        .send(this.opts.topic, batch.records)
-        .then(
-          () => this.acked(batch),
-          (err: unknown) => {
-            this.produceFailed(err, batch, 0);
-            failed.push(batch);
-          },
-        )
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= this.cfg.max_in_flight_requests) await Promise.race(inflight);
-    }
-  }
-
-  private produceFailed(err: unknown, batch: Batch, retryInMs: number): void {
-    this.s.produceErrors++;
-    m.produceErrors.inc();
-    this.log.warn(
-      { err: (err as Error).message, batch: batch.seq, events: batch.records.length, retry_in_ms: retryInMs },
-      'produce failed; the batch is retried (reading pauses when the in-flight cap is reached)',
-    );
-  }
-
-  /** Sends one batch until it is acknowledged, waiting `delay` (doubling) before each attempt. */
-  private async sendWithRetry(batch: Batch, firstDelay: number): Promise<boolean> {
-    let delay = firstDelay;
-    for (let attempt = 1; ; attempt++) {
-      await new Promise<void>((res) => {
-        const t = setTimeout(res, delay);
-        t.unref();
-        this.wakeSender = () => {
-          if (this.abandoned) {
-            clearTimeout(t);
-            res();
-          }
-        };
-      });
-      if (this.abandoned) return false;
-      try {
-        await this.opts.producer.send(this.opts.topic, batch.records);
-        this.log.info({ attempt, batch: batch.seq, events: batch.records.length }, 'produce succeeded again');
-        return true;
-      } catch (err) {
-        delay = Math.min(delay * 2, this.cfg.retry_max_ms);
-        this.produceFailed(err, batch, delay);
-      }
-    }
-  }
-
-  private acked(batch: Batch): void {
-    this.unacked.delete(batch.seq);
-    const now = new Date().toISOString();
-    for (const [src, seg] of batch.ends) {
-      seg.acked = true;
-      src.inFlight -= seg.n;
-      while (src.segments.length > 0 && src.segments[0]!.acked) src.acked = src.segments.shift()!.end;
-      src.updatedAt = now;
-    }
-    this.inFlightEvents -= batch.records.length;
-    this.inFlightBytes -= batch.bytes;
-    this.s.eventsAcked += batch.records.length;
-    m.eventsProduced.inc(batch.records.length);
-    this.checkpointDirty = true;
-    this.wake();
-  }
-
-  private signalSender(): void {
-    const w = this.wakeSender;
-    this.wakeSender = null;
-    w?.();
   }
 
   // ---- waking up -------------------------------------------------------------------------
