@@ -61,6 +61,10 @@ interface Source {
   /** When it lost its tail (rotated away and drained, truncated, or not found after a restart). */
   detachedAt: number | null;
   updatedAt: string;
+  /** In the checkpoint on disk. No line is sent before: a file first seen, shipped, then copied
+   * by copytruncate while the shipper is down must be known after the restart, or its copy would
+   * be read under another file id. */
+  persisted: boolean;
 }
 
 export interface ShipperStats {
@@ -107,6 +111,7 @@ export class Shipper {
   private checkpointTimer: NodeJS.Timeout | null = null;
   private checkpointDirty = false;
   private checkpointWriting: Promise<void> | null = null;
+  private checkpointQueue: Promise<void> = Promise.resolve();
   private lastCheckpointAt: number | null = null;
   private unregisterGauges: (() => void) | null = null;
   private readonly s = { linesRead: 0, unknownEvents: 0, checkpointWrites: 0 };
@@ -138,7 +143,7 @@ export class Shipper {
     await this.restore();
     if (this.stopping) return;
     try {
-      await this.writeCheckpointNow(true);
+      await this.persist(true);
     } catch (err) {
       for (const tail of this.tails.values()) await tail.close();
       this.tails.clear();
@@ -186,8 +191,7 @@ export class Shipper {
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
-    await this.checkpointWriting;
-    await this.writeCheckpointNow();
+    await this.persist();
     for (const tail of this.tails.values()) await tail.close();
     this.tails.clear();
     this.unregisterGauges?.();
@@ -247,6 +251,7 @@ export class Shipper {
         segments: [],
         detachedAt: now,
         updatedAt: e.updated_at,
+        persisted: true,
       });
     }
     await this.rescan(true);
@@ -466,6 +471,7 @@ export class Shipper {
       segments: [],
       detachedAt: null,
       updatedAt: new Date().toISOString(),
+      persisted: false,
     };
     tail.fileId = fileId;
     this.sources.set(fileId, src);
@@ -606,6 +612,7 @@ export class Shipper {
             }
             continue;
           }
+          if (this.sourceOf.get(tail)?.persisted === false) await this.persist();
           this.emit(tail, r.lines);
           budget -= tail.readPosition - before;
         }
@@ -742,16 +749,24 @@ export class Shipper {
 
   private checkpointTick(): void {
     if (!this.checkpointDirty || this.checkpointWriting) return;
-    this.checkpointWriting = this.writeCheckpointNow().finally(() => {
+    this.checkpointWriting = this.persist().finally(() => {
       this.checkpointWriting = null;
     });
+  }
+
+  /** Writes the checkpoint, one write at a time (they share the temp file). */
+  private persist(strict = false): Promise<void> {
+    const write = this.checkpointQueue.then(() => this.writeCheckpointNow(strict));
+    this.checkpointQueue = write.catch(() => {});
+    return write;
   }
 
   /** `strict`: a failure throws (at start: a shipper that cannot keep its place must not run). */
   private async writeCheckpointNow(strict = false): Promise<void> {
     this.checkpointDirty = false;
     const files: CheckpointEntry[] = [];
-    for (const src of this.sources.values()) {
+    const included = [...this.sources.values()];
+    for (const src of included) {
       files.push({
         file_id: src.fileId,
         path: src.tail?.path ?? src.path,
@@ -772,6 +787,7 @@ export class Shipper {
         files,
       });
       this.lastCheckpointAt = Date.now();
+      for (const src of included) src.persisted = true;
       this.s.checkpointWrites++;
       m.checkpointWrites.inc({ result: 'ok' });
     } catch (err) {

@@ -111,6 +111,23 @@ describe('Shipper (unit, real files, recording producer)', () => {
     await stop(shipper);
   });
 
+  it('a file is in the checkpoint before any of its lines is sent', async () => {
+    const dir = tmp();
+    const producer = new RecordingProducer();
+    producer.hold();
+    const { shipper } = await ship(
+      dir,
+      { files: [join(dir, '*.log')], checkpoint_interval_ms: 60_000 },
+      producer,
+    );
+    writeFileSync(join(dir, 'new.log'), lines(0, 5));
+    await waitFor(() => producer.sends > 0);
+    const cp = await readCheckpoint(join(dir, 'state', 'checkpoint.json'));
+    expect(cp!.files.map((f) => [f.path, f.offset])).toEqual([[join(dir, 'new.log'), 0]]);
+    producer.release();
+    await stop(shipper);
+  });
+
   it('pauses reading when the in-flight cap is reached, and retries a failing bus until it works', async () => {
     const dir = tmp();
     const log = join(dir, 'mail.log');
