@@ -11,6 +11,7 @@ import {
   openSync,
   readdirSync,
   renameSync,
+  rmSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
@@ -167,6 +168,7 @@ describe('mizugiwa ship: kill -9 at random moments, rotations both ways', () => 
       // checkpoint write (plus the lines of one read chunk read past the cap).
       const perKill = IN_FLIGHT_EVENTS + CHUNK_BYTES / 100 + 4000 * (CHECKPOINT_MS / 1000) * 2;
       expect(duplicates).toBeLessThanOrEqual(KILLS * perKill);
+      rmSync(dir, { recursive: true, force: true }); // kept when a check fails, for a look
     } finally {
       clearInterval(appender);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -3,7 +3,7 @@
 // The broker stopped here is a private one (test/ship/private-kafka.ts), so other components'
 // tests on the shared broker of scripts/services.sh are not disturbed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -96,6 +96,7 @@ describe('mizugiwa ship: Kafka down for 30 s', () => {
       stdio: ['ignore', 'ignore', openSync(join(dir, 'ship.log'), 'a')],
     });
     await waitUntil(() => existsSync(join(dir, 'var', 'ship', 'checkpoint.json')), 30_000, 'the shipper');
+    const pid = child.pid!;
 
     let seq = 0;
     const appender = setInterval(() => {
@@ -112,7 +113,7 @@ describe('mizugiwa ship: Kafka down for 30 s', () => {
       const b = m.get('mizugiwa_ship_in_flight_bytes') ?? 0;
       peakInFlight = Math.max(peakInFlight, b);
       peaks[phase] = Math.max(peaks[phase] ?? 0, b);
-      const rss = rssMb(child!.pid!);
+      const rss = rssMb(pid);
       peakRss = Math.max(peakRss, rss);
       rssPeaks[phase] = Math.max(rssPeaks[phase] ?? 0, rss);
     }, 200);
@@ -157,6 +158,10 @@ describe('mizugiwa ship: Kafka down for 30 s', () => {
       child.kill('SIGTERM');
       expect(await new Promise((res) => child!.once('exit', res))).toBe(0);
       child = null;
+      clearInterval(sampler);
+      await kafka.stop();
+      kafka = null;
+      rmSync(dir, { recursive: true, force: true }); // kept when a check fails, for a look
     } finally {
       clearInterval(appender);
       clearInterval(sampler);

@@ -1,6 +1,6 @@
 // The shipper against the real Kafka broker and the real Postfix of scripts/services.sh.
 import { execFile } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,7 @@ describe('ship -> Kafka', () => {
     expect(got.filter((r) => r.event.kind === 'unknown')).toHaveLength(0);
     expect(got.every((r) => r.key === r.event.client_ip)).toBe(true);
     expect(got.every((r) => r.event.id!.startsWith('mx-test:'))).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('garbage bytes and a 1 MB line are shipped as unknown events; the shipper keeps running', async () => {
