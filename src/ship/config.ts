@@ -166,6 +166,22 @@ export const shipSchema = z
       .min(0)
       .default(10_000)
       .describe('on SIGTERM, how long to wait for in-flight events to be acknowledged before exiting'),
+    client_join_hold_ms: z
+      .number()
+      .int()
+      .min(0)
+      .default(2_000)
+      .describe(
+        'how long a Sendmail `<rcpt>... User unknown` line waits for the from= line of its queue id that names the client (lines after it wait too, keeping file order); 0 ships it at once without a client',
+      ),
+    client_join_max_held: z
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe(
+        'most lines of one file waiting for a client at once; beyond it the oldest goes on without one',
+      ),
     parser: shipParserSchema.prefault({}),
   })
   .strict();

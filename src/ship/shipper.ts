@@ -1,6 +1,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { BusRecord, Producer } from '../bus/bus.js';
+import { ClientJoin } from '../enrich/client-join.js';
 import type { MailEvent } from '../event/mail-event.js';
 import { type Logger, logger } from '../log/logger.js';
 import { TRUNCATION_MARKER } from '../parse/parser.js';
@@ -61,10 +62,24 @@ interface Source {
   /** When it lost its tail (rotated away and drained, truncated, or not found after a restart). */
   detachedAt: number | null;
   updatedAt: string;
+  /** Sendmail rejects waiting for their client, and the lines behind them (never in a batch yet,
+   * so the checkpoint cannot pass them). */
+  join: ClientJoin<HeldLine>;
   /** In the checkpoint on disk. No line is sent before: a file first seen, shipped, then copied
    * by copytruncate while the shipper is down must be known after the restart, or its copy would
    * be read under another file id. */
   persisted: boolean;
+}
+
+/** What a line waiting in the client join needs to be batched later. */
+interface HeldLine {
+  src: Source;
+  end: number;
+  /** Length of the whole line in the file (it may have been cut). */
+  lineBytes: number;
+  dataBytes: number;
+  truncated: boolean;
+  path: string;
 }
 
 export interface ShipperStats {
@@ -109,6 +124,7 @@ export class Shipper {
   private nextRescan = 0;
   private readonly watchers = new Map<string, FSWatcher>();
   private checkpointTimer: NodeJS.Timeout | null = null;
+  private joinTimer: NodeJS.Timeout | null = null;
   private checkpointDirty = false;
   private checkpointWriting: Promise<void> | null = null;
   private checkpointQueue: Promise<void> = Promise.resolve();
@@ -181,6 +197,7 @@ export class Shipper {
     this.stopping = true;
     this.wake();
     await this.mainLoop;
+    this.drainJoins();
     const drained = await this.sender.drain(graceMs);
     if (!drained) {
       this.log.warn(
@@ -224,7 +241,8 @@ export class Shipper {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const allRead = [...this.tails.values()].every((t) => t.atEof);
-      if (allRead && this.sender.isIdle()) return true;
+      const held = [...this.sources.values()].some((src) => src.join.held > 0);
+      if (allRead && !held && this.sender.isIdle()) return true;
       await sleep(20);
     }
     return false;
@@ -251,6 +269,7 @@ export class Shipper {
         segments: [],
         detachedAt: now,
         updatedAt: e.updated_at,
+        join: this.newJoin(),
         persisted: true,
       });
     }
@@ -471,6 +490,7 @@ export class Shipper {
       segments: [],
       detachedAt: null,
       updatedAt: new Date().toISOString(),
+      join: this.newJoin(),
       persisted: false,
     };
     tail.fileId = fileId;
@@ -574,6 +594,7 @@ export class Shipper {
       if (
         src.tail === null &&
         src.inFlight === 0 &&
+        src.join.held === 0 &&
         src.detachedAt !== null &&
         now - src.detachedAt >= this.cfg.rotate_wait_ms
       ) {
@@ -676,27 +697,71 @@ export class Shipper {
         this.s.unknownEvents++;
         m.unknownEvents.inc();
       }
-      const key =
-        ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host));
-      const value = JSON.stringify(ev);
-      const record: BusRecord = { key, value };
-      if (line.truncated) {
-        record.headers = { truncated_bytes: String(line.end - line.offset) };
-        m.linesTruncated.inc();
-        this.log.warn(
-          { file: tail.path, offset: line.offset, bytes: line.end - line.offset },
-          'line longer than max_line_bytes; shipped cut',
-        );
-      }
       bytes += line.end - line.offset;
-      this.sender.add(src, line.end, record, value.length + line.data.length);
+      const held: HeldLine = {
+        src,
+        end: line.end,
+        lineBytes: line.end - line.offset,
+        dataBytes: line.data.length,
+        truncated: line.truncated,
+        path: tail.path,
+      };
+      src.join.push(ev, held, this.release);
     }
+    if (src.join.held > 0) this.scheduleJoinExpiry();
     src.readTo = tail.committed;
     this.s.linesRead += lines.length;
     // Labelled by the configured path the file was found by, not its current (rotated) name:
     // the label set stays as small as the configuration.
     m.linesRead.inc({ file: src.origin }, lines.length);
     m.bytesRead.inc({ file: src.origin }, bytes);
+  }
+
+  /** A line leaves the client join: keyed, encoded and put into a batch. */
+  private readonly release = (ev: MailEvent, h: HeldLine): void => {
+    const host = this.opts.host;
+    const key =
+      ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host));
+    const value = JSON.stringify(ev);
+    const record: BusRecord = { key, value };
+    if (h.truncated) {
+      record.headers = { truncated_bytes: String(h.lineBytes) };
+      m.linesTruncated.inc();
+      this.log.warn(
+        { file: h.path, offset: h.end - h.lineBytes, bytes: h.lineBytes },
+        'line longer than max_line_bytes; shipped cut',
+      );
+    }
+    this.sender.add(h.src, h.end, record, value.length + h.dataBytes);
+  };
+
+  private newJoin(): ClientJoin<HeldLine> {
+    return new ClientJoin<HeldLine>({
+      holdMs: this.cfg.client_join_hold_ms,
+      maxHeld: this.cfg.client_join_max_held,
+    });
+  }
+
+  /** Lets go what waited hold_ms for its client, and looks again when the next one is due. */
+  private scheduleJoinExpiry(): void {
+    if (this.joinTimer) return;
+    let due: number | null = null;
+    for (const src of this.sources.values()) {
+      const d = src.join.nextDueIn();
+      if (d !== null && (due === null || d < due)) due = d;
+    }
+    if (due === null) return;
+    this.joinTimer = setTimeout(() => {
+      this.joinTimer = null;
+      for (const src of this.sources.values()) src.join.expire(this.release);
+      this.scheduleJoinExpiry();
+    }, due + 1);
+  }
+
+  private drainJoins(): void {
+    if (this.joinTimer) clearTimeout(this.joinTimer);
+    this.joinTimer = null;
+    for (const src of this.sources.values()) src.join.drain(this.release);
   }
 
   // ---- waking up -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { defaultDetectConfig } from '../../src/detect/config.js';
+import type { Decision } from '../../src/decision/decision.js';
 import { type ReplayRecord, replay } from '../../src/detect/replay.js';
 
 // A Sendmail harvest as the real Sendmail logs it: each `<rcpt>... User unknown` comes before the
@@ -19,7 +20,7 @@ function harvest(ip: string, n: number): string {
   return `${out.join('\n')}\n`;
 }
 
-async function decisions(text: string): Promise<ReplayRecord[]> {
+async function decisions(text: string): Promise<Decision[]> {
   const out: ReplayRecord[] = [];
   await replay(
     [{ name: 'maillog', stream: Readable.from([Buffer.from(text)]) }],
@@ -29,7 +30,7 @@ async function decisions(text: string): Promise<ReplayRecord[]> {
       out.push(r);
     },
   );
-  return out.filter((r) => r.type === 'decision');
+  return out.filter((r): r is ReplayRecord & Decision & { type: 'decision' } => r.type === 'decision');
 }
 
 describe('replay of a Sendmail harvest', () => {
