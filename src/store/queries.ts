@@ -2,7 +2,7 @@ import type { ClickHouse } from '../clickhouse/client.js';
 import type { Decision, DecisionState } from '../decision/decision.js';
 import type { MailEvent } from '../event/mail-event.js';
 import { ipRange } from './ip-range.js';
-import { utcTime } from './rows.js';
+import { EVENT_FIELD_LIST, utcTime } from './rows.js';
 
 // The named queries the API and the dashboards use (documented in src/store/README.md). All run
 // with server-side query parameters (current dialect). Events are read with `LIMIT 1 BY id`: a
@@ -25,47 +25,8 @@ export type StoredEvent = MailEvent & { ingested_at?: string };
 export const DEFAULT_LIMIT = 1000;
 export const MAX_LIMIT = 100_000;
 
-const EVENT_COLUMNS = [
-  'id',
-  'ts',
-  'host',
-  'program',
-  'pid',
-  'mta',
-  'kind',
-  'reason',
-  'command',
-  'client_ip',
-  'client_host',
-  'client_port',
-  'queue_id',
-  'sender',
-  'recipient',
-  'recipients',
-  'orig_to',
-  'dsn',
-  'reply_code',
-  'status',
-  'relay',
-  'message_id',
-  'helo',
-  'size',
-  'nrcpt',
-  'delay',
-  'delays',
-  'text',
-  'sasl_username',
-  'sasl_method',
-  'proto',
-  'bounce_queue_id',
-  'command_counts',
-  'filter_action',
-  'count',
-  'truncated',
-  'extra',
-  'raw',
-  'ingested_at',
-];
+// The MailEvent columns in table order, then what the store adds.
+const EVENT_COLUMNS = [...EVENT_FIELD_LIST.filter((f) => f !== 'raw'), 'extra', 'raw', 'ingested_at'];
 
 // Plain columns only: an alias named like a column would shadow it in WHERE. Times come back as
 // `YYYY-MM-DD hh:mm:ss[.f]` UTC and are made ISO 8601 in isoTime().

@@ -105,7 +105,7 @@ function utcBase(
 }
 
 /** MailEvent fields with a column of their own; anything else goes to `extra` as JSON. */
-const EVENT_FIELD_LIST = [
+export const EVENT_FIELD_LIST = [
   'id',
   'ts',
   'host',

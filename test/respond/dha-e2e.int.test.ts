@@ -62,6 +62,7 @@ interface Mta {
 }
 
 const pf = services.postfix;
+const sm = services.sendmail;
 const mtas: Mta[] = [
   {
     name: 'postfix',
@@ -71,6 +72,24 @@ const mtas: Mta[] = [
     inMap: async (ip) => (await run([pf.postmap, '-q', ip, `hash:${pf.access_map}`])).code === 0,
     X: '127.0.0.61',
     Y: '127.0.0.62',
+  },
+  {
+    // Sendmail names the client only in the from= line written after the rejects: the shipper
+    // holds the rejects until it (src/enrich/client-join.ts).
+    name: 'sendmail',
+    smtp: sm.smtp,
+    maillog: sm.maillog,
+    respond: {
+      mta: 'sendmail',
+      map_path: sm.access_map,
+      map_type: 'hash',
+      makemap: [sm.makemap],
+      sendmail_cf: sm.cf,
+    },
+    inMap: async (ip) =>
+      (await run([sm.makemap, '-u', 'hash', sm.access_map])).stdout.includes(`connect:${ip}\t`),
+    X: '127.0.0.63',
+    Y: '127.0.0.64',
   },
 ];
 
