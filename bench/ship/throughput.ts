@@ -12,7 +12,7 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/ship/throughput.js [--lines 300000] [--runs 3]
 //     [--only ship-kafka,ship-null,producer,kcat] [--compression gzip|none] [--requests 4]
-//     [--in-flight-events 20000] [--batch 2000]
+//     [--in-flight-events 20000] [--batch 2000] [--producer kafkajs|platformatic]
 // Brokers: var/services/services.json (scripts/services.sh up kafka). Every run is a child
 // process of its own, so CPU time and peak RSS (getrusage maxrss) are those of that path alone.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '4' },
     'in-flight-events': { type: 'string', default: String(20_000) },
     batch: { type: 'string', default: '2000' },
+    producer: { type: 'string', default: 'kafkajs' },
     child: { type: 'string' },
     file: { type: 'string' },
   },
@@ -67,7 +68,7 @@ function config(dir: string, topic: string, kind: 'kafka'): Config {
     host: 'bench',
     data_dir: join(dir, 'var'),
     log: { level: 'silent' },
-    bus: { kind, kafka: { brokers }, topics: { events: topic } },
+    bus: { kind, kafka: { brokers, producer_client: args.producer }, topics: { events: topic } },
     ship: {
       files: [join(dir, 'maillog')],
       start_at: 'beginning',
