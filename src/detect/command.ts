@@ -1,12 +1,11 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import closeWithGrace from 'close-with-grace';
 import type { Command } from 'commander';
 import { createBus } from '../bus/create.js';
-import { action, UsageError } from '../cli/exit.js';
+import { action } from '../cli/exit.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
-import { LineParser, type ParseOptions } from '../parse/parser.js';
+import { checkReadableFiles, parseOptionsFromFlags } from '../parse/flags.js';
 import { fileInputs, replay } from './replay.js';
 import { DetectService } from './service.js';
 
@@ -79,32 +78,8 @@ export function registerDetectCommands(program: Command): void {
         const cfg = loadConfig(opts.config);
         if (opts.dryRun) cfg.detect.policy.dry_run = true;
         const log = createLogger({ ...cfg.log, component: 'replay' });
-        const parseOpts: ParseOptions = {};
-        if (opts.host !== undefined) parseOpts.host = opts.host;
-        if (opts.year !== undefined) {
-          if (!/^\d{4}$/.test(opts.year))
-            throw new UsageError(`--year ${opts.year}: expected a four-digit year`);
-          parseOpts.year = Number(opts.year);
-        }
-        if (opts.timezone !== undefined) {
-          parseOpts.timezone = opts.timezone;
-          try {
-            new LineParser(parseOpts);
-          } catch {
-            throw new UsageError(
-              `--timezone ${opts.timezone}: not a known IANA time zone (e.g. Europe/Berlin, UTC)`,
-            );
-          }
-        }
-        for (const f of files) {
-          try {
-            accessSync(f, constants.R_OK);
-            if (statSync(f).isDirectory()) throw new UsageError(`${f}: is a directory, not a log file`);
-          } catch (err) {
-            if (err instanceof UsageError) throw err;
-            throw new UsageError(`${f}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
-          }
-        }
+        const parseOpts = parseOptionsFromFlags(opts);
+        checkReadableFiles(files);
         const out = process.stdout;
         out.on('error', (err: NodeJS.ErrnoException) => {
           if (err.code === 'EPIPE') process.exit(0);

@@ -1,9 +1,9 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { action, UsageError } from '../cli/exit.js';
+import { action } from '../cli/exit.js';
 import type { EventKind } from '../event/mail-event.js';
+import { checkReadableFiles, parseOptionsFromFlags } from './flags.js';
 import { readFileLines, readLines } from './line-reader.js';
 import { LineParser, type ParseOptions } from './parser.js';
 
@@ -37,24 +37,8 @@ export function registerParseCommand(program: Command): void {
     .option('--stats', 'print the number of lines and events by kind to stderr at the end (JSON)')
     .action(
       action(async (files: string[], opts: ParseCommandOptions) => {
-        const parseOpts: ParseOptions = {};
-        if (opts.host !== undefined) parseOpts.host = opts.host;
-        if (opts.year !== undefined) {
-          if (!/^\d{4}$/.test(opts.year))
-            throw new UsageError(`--year ${opts.year}: expected a four-digit year`);
-          parseOpts.year = Number(opts.year);
-        }
-        if (opts.timezone !== undefined) {
-          parseOpts.timezone = opts.timezone;
-          try {
-            new LineParser(parseOpts);
-          } catch {
-            throw new UsageError(
-              `--timezone ${opts.timezone}: not a known IANA time zone (e.g. Europe/Berlin, UTC)`,
-            );
-          }
-        }
-        checkFiles(files);
+        const parseOpts = parseOptionsFromFlags(opts);
+        checkReadableFiles(files);
         await runParse(files, parseOpts, opts.stats === true);
       }),
     );
@@ -115,13 +99,3 @@ export async function parseStreams(
 }
 
 /** Every file must be a readable regular file (or FIFO) before the first line is written. */
-function checkFiles(files: string[]): void {
-  for (const f of files) {
-    try {
-      accessSync(f, constants.R_OK);
-      if (statSync(f).isDirectory()) throw new Error('is a directory');
-    } catch (err) {
-      throw new UsageError(`cannot read ${f}: ${(err as Error).message}`);
-    }
-  }
-}
