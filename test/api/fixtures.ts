@@ -1,24 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MailEvent } from '../../src/event/mail-event.js';
-import { LineParser } from '../../src/parse/parser.js';
+import { parseLog } from '../store/parsed.js';
 
 // Events for the API tests, made by the real parser from real-shaped Postfix lines: one message
 // mx1 -> mbox1, a bounce (null sender), a relay denial (testdata/mail.log), and a harvest.
 
-export const TRACE_MESSAGE_ID = '20261127101500.ABC123@sender.example.org';
-
-/** Parses log text; ids are `file:offset`, as the shipper makes them. */
-export function parseLog(text: string, file: string): MailEvent[] {
-  const parser = new LineParser({ year: 2026, timezone: 'UTC' });
-  const out: MailEvent[] = [];
-  let offset = 0;
-  for (const line of text.split('\n')) {
-    if (line !== '') out.push({ ...parser.parse(line), id: `${file}:${offset}` });
-    offset += Buffer.byteLength(line) + 1;
-  }
-  return out;
-}
+// The same message as the store tests trace; logs are parsed the way the store tests do.
+export { parseLog, TRACE_MESSAGE_ID } from '../store/parsed.js';
 
 export function mailLogEvents(): MailEvent[] {
   return parseLog(readFileSync(join(import.meta.dirname, 'testdata', 'mail.log'), 'utf8'), 'mail.log');
