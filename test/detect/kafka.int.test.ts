@@ -15,7 +15,7 @@ import { DetectService } from '../../src/detect/service.js';
 import { generate, type TrafficSpec } from '../../src/traffic/generator.js';
 import { loadServices, repoRoot } from '../services/services.js';
 import { runScenario } from './run-scenario.js';
-import { decisionsByTarget, produceEvents, readTopic } from './service-harness.js';
+import { decisionsByTarget, mixedTraffic, produceEvents, readTopic } from './service-harness.js';
 
 // The detect service against the real Kafka broker: scale-out (one member vs two in one group over
 // 4 partitions) and failover (kill -9 of a member mid-attack, compiled CLI in child processes).
@@ -58,29 +58,9 @@ async function openBus(cfg: Config): Promise<Bus> {
 }
 
 const spec: TrafficSpec = {
-  seed: 77,
-  start: '2026-03-02T08:00:00Z',
-  duration_s: 7200,
-  legit: { senders: 500, messages_per_hour: 6000, typo_rate: 0.01 },
+  ...mixedTraffic,
   attacks: [
-    { kind: 'dha_single', actor: 'harvester', ip: '203.0.113.66', start_s: 4000, unknown: 40 },
-    {
-      kind: 'dha_prefix',
-      actor: 'subnet',
-      net24: '198.51.100',
-      sources: 10,
-      unknown_each: 4,
-      start_s: 4200,
-      duration_s: 1200,
-    },
-    {
-      kind: 'dha_distributed',
-      actor: 'botnet',
-      bots: 120,
-      start_s: 4500,
-      duration_s: 1800,
-      domain: 'example.org',
-    },
+    ...(mixedTraffic.attacks ?? []),
     { kind: 'bot_flow', actor: 'flooder', ip: '203.0.113.99', start_s: 5000, duration_s: 600, sessions: 300 },
   ],
 };

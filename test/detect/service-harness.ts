@@ -2,6 +2,7 @@ import type { Bus, BusMessage } from '../../src/bus/bus.js';
 import type { Config } from '../../src/config/config.js';
 import type { Decision } from '../../src/decision/decision.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
+import type { TrafficSpec } from '../../src/traffic/generator.js';
 
 /**
  * Produces events to the events topic keyed by client IP (host when there is none), as `ship` does.
@@ -83,3 +84,31 @@ export function decisionsByTarget(msgs: BusMessage[]): Map<string, Decision> {
     if (x.value !== null && x.key !== null) m.set(x.key, JSON.parse(x.value.toString('utf8')) as Decision);
   return m;
 }
+
+/** Two hours of legitimate traffic with a single-IP, a /24 and a distributed harvest (seeded). */
+export const mixedTraffic: TrafficSpec = {
+  seed: 77,
+  start: '2026-03-02T08:00:00Z',
+  duration_s: 7200,
+  legit: { senders: 500, messages_per_hour: 6000, typo_rate: 0.01 },
+  attacks: [
+    { kind: 'dha_single', actor: 'harvester', ip: '203.0.113.66', start_s: 4000, unknown: 40 },
+    {
+      kind: 'dha_prefix',
+      actor: 'subnet',
+      net24: '198.51.100',
+      sources: 10,
+      unknown_each: 4,
+      start_s: 4200,
+      duration_s: 1200,
+    },
+    {
+      kind: 'dha_distributed',
+      actor: 'botnet',
+      bots: 120,
+      start_s: 4500,
+      duration_s: 1800,
+      domain: 'example.org',
+    },
+  ],
+};

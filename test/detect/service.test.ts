@@ -8,37 +8,12 @@ import { DetectService } from '../../src/detect/service.js';
 import { registry } from '../../src/metrics/registry.js';
 import type { TrafficSpec } from '../../src/traffic/generator.js';
 import { runScenario } from './run-scenario.js';
-import { decisionsByTarget, produceEvents, readTopic, settle } from './service-harness.js';
+import { decisionsByTarget, mixedTraffic, produceEvents, readTopic, settle } from './service-harness.js';
 
 // The detect service on the in-process bus: the same code path as with Kafka (two stages joined by
 // the re-keyed topic, dead letters, decisions read back), minus the Kafka-only partition rebuild.
 
-const spec: TrafficSpec = {
-  seed: 77,
-  start: '2026-03-02T08:00:00Z',
-  duration_s: 7200,
-  legit: { senders: 500, messages_per_hour: 6000, typo_rate: 0.01 },
-  attacks: [
-    { kind: 'dha_single', actor: 'harvester', ip: '203.0.113.66', start_s: 4000, unknown: 40 },
-    {
-      kind: 'dha_prefix',
-      actor: 'subnet',
-      net24: '198.51.100',
-      sources: 10,
-      unknown_each: 4,
-      start_s: 4200,
-      duration_s: 1200,
-    },
-    {
-      kind: 'dha_distributed',
-      actor: 'botnet',
-      bots: 120,
-      start_s: 4500,
-      duration_s: 1800,
-      domain: 'example.org',
-    },
-  ],
-};
+const spec: TrafficSpec = mixedTraffic;
 
 function quietLog() {
   const lines: string[] = [];
