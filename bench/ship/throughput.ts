@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Bus, BusRecord, Producer } from '../../src/bus/bus.js';
-import { openKafkaBus } from '../../src/bus/kafka.js';
+import { createBus } from '../../src/bus/create.js';
 import { type Config, configSchema } from '../../src/config/config.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { shipperFromConfig, shipProducer } from '../../src/ship/start.js';
@@ -39,6 +39,8 @@ const { values: args } = parseArgs({
     'in-flight-events': { type: 'string', default: String(20_000) },
     batch: { type: 'string', default: '2000' },
     producer: { type: 'string', default: 'kafkajs' },
+    thread: { type: 'string', default: 'on' },
+    'gzip-level': { type: 'string', default: '1' },
     child: { type: 'string' },
     file: { type: 'string' },
   },
@@ -73,6 +75,8 @@ function config(dir: string, topic: string, kind: 'kafka'): Config {
       files: [join(dir, 'maillog')],
       start_at: 'beginning',
       compression: COMPRESSION,
+      gzip_level: Number(args['gzip-level']),
+      producer_thread: args.thread === 'on',
       max_in_flight_requests: Number(args.requests),
       max_in_flight_events: Number(args['in-flight-events']),
       batch_max_events: Number(args.batch),
@@ -107,7 +111,7 @@ async function shipRun(dir: string, kind: 'kafka' | 'null'): Promise<Result> {
   let bus: Bus | null = null;
   let producer = nullProducer;
   if (kind === 'kafka') {
-    bus = await openKafkaBus(cfg.bus);
+    bus = await createBus(cfg.bus);
     await bus.ensureTopics([{ topic, partitions: 4 }]);
     producer = await shipProducer(bus, cfg);
   }
@@ -125,7 +129,7 @@ async function shipRun(dir: string, kind: 'kafka' | 'null'): Promise<Result> {
 async function producerRun(records: BusRecord[], batch: number): Promise<Result> {
   const topic = `bench.ship.${randomUUID().slice(0, 8)}`;
   const cfg = config(tmpdir(), topic, 'kafka');
-  const bus = await openKafkaBus(cfg.bus);
+  const bus = await createBus(cfg.bus);
   await bus.ensureTopics([{ topic, partitions: 4 }]);
   const producer: Producer = await shipProducer(bus, cfg);
   const r = await measure(async () => {
@@ -236,6 +240,12 @@ async function main(): Promise<void> {
           args['in-flight-events']!,
           '--batch',
           args.batch!,
+          '--producer',
+          args.producer!,
+          '--thread',
+          args.thread!,
+          '--gzip-level',
+          args['gzip-level']!,
         ],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
       );

@@ -46,6 +46,14 @@ export interface ProducerOptions {
   maxBatchBytes?: number;
   /** Kafka: bytes accepted but not yet acknowledged; above it `send` waits (backpressure while Kafka is slow or away). */
   maxBufferedBytes?: number;
+  /** Kafka: gzip level, 1 (fastest) to 9 (smallest); honoured by the @platformatic/kafka client. */
+  gzipLevel?: number;
+  /**
+   * Kafka: run the producer client in a worker thread (default: the bus' setting). The event loop
+   * then only packs each batch into one buffer; encoding, compression and the protocol run on
+   * another core. For the heavy producer of a process (the shipper).
+   */
+  thread?: boolean;
 }
 
 export interface Producer {

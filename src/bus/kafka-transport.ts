@@ -19,9 +19,33 @@ export interface ProduceTransport {
   close(): Promise<void>;
 }
 
-export type ProducerClient = 'kafkajs' | 'platformatic';
+export const PRODUCER_CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type ProducerClient = (typeof PRODUCER_CLIENTS)[number];
 
-type Compression = NonNullable<ProducerOptions['compression']>;
+export type Compression = NonNullable<ProducerOptions['compression']>;
+
+/** What opening a producer transport needs, whichever client it is. */
+export interface TransportSpec {
+  client: ProducerClient;
+  clientId: string;
+  compression: Compression;
+  /** gzip level 1 (fastest) to 9 (smallest); @platformatic/kafka only (kafkajs uses zlib's default, 6). */
+  gzipLevel: number;
+}
+
+/** Opens the transport of `spec.client`; `kafka` is the kafkajs client (made on demand when absent). */
+export async function openTransport(
+  cfg: BusConfig,
+  spec: TransportSpec,
+  kafka: () => KafkaClient,
+): Promise<ProduceTransport> {
+  switch (spec.client) {
+    case 'platformatic':
+      return platformaticTransport(cfg, spec.clientId, spec.compression, spec.gzipLevel);
+    default:
+      return kafkajsTransport(kafka(), spec.compression);
+  }
+}
 
 export async function kafkajsTransport(
   kafka: KafkaClient,
@@ -71,14 +95,24 @@ export async function platformaticTransport(
   cfg: BusConfig,
   clientId: string,
   compression: Compression,
+  gzipLevel: number,
 ): Promise<ProduceTransport> {
   // Loaded on use: it is the optional producer and costs most of a second of start-up.
   const {
+    compressionsAlgorithms,
     compatibilityPartitioner,
     Producer: PlatformaticProducer,
     ProduceAcks,
     stringSerializer,
   } = await import('@platformatic/kafka');
+  if (compression === 'gzip') {
+    // The library compresses with zlib's default level (6), the shipper's largest cost after
+    // parsing; its codec table is public and per module instance (per producer thread).
+    const { gzipSync } = await import('node:zlib');
+    const codecs = compressionsAlgorithms as { gzip: { compressSync(data: unknown): Buffer } };
+    codecs.gzip.compressSync = (data) =>
+      gzipSync(Buffer.isBuffer(data) ? data : (data as { buffer: Buffer }).buffer, { level: gzipLevel });
+  }
   const producer = new PlatformaticProducer<
     string | undefined,
     Buffer | string | null | undefined,

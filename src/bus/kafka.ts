@@ -8,7 +8,7 @@ import type { Bus, Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSp
 import { KafkaConsumer } from './kafka-consumer.js';
 import { kafkaLogCreator } from './kafka-log.js';
 import { KafkaProducer } from './kafka-producer.js';
-import { kafkajsTransport, type ProducerClient, platformaticTransport } from './kafka-transport.js';
+import { openTransport, PRODUCER_CLIENTS, type ProducerClient } from './kafka-transport.js';
 import { checkTopicName } from './record.js';
 
 const { ConfigResourceTypes, Kafka, logLevel } = kafkajs;
@@ -49,6 +49,20 @@ const DEFAULTS = {
   closeTimeoutMs: 30_000,
 } satisfies Required<KafkaBusOptions> as Required<KafkaBusOptions>;
 
+/** A kafkajs client for `cfg` whose log lines go to `log`. */
+export function kafkajsClient(cfg: BusConfig, clientId: string, retries: number, log: Logger): KafkaClient {
+  const k = cfg.kafka;
+  return new Kafka({
+    clientId,
+    brokers: k.brokers,
+    connectionTimeout: k.connection_timeout_ms,
+    requestTimeout: k.request_timeout_ms,
+    retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries },
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(log),
+  });
+}
+
 /** Connects to the brokers of `cfg` (fails with the brokers named when none answers). */
 export async function openKafkaBus(cfg: BusConfig, opts: KafkaBusOptions = {}): Promise<KafkaBus> {
   const bus = new KafkaBus(cfg, opts);
@@ -76,23 +90,15 @@ export class KafkaBus implements Bus {
       ...DEFAULTS,
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     };
-    if (this.opts.producerClient !== 'kafkajs' && this.opts.producerClient !== 'platformatic') {
+    if (!PRODUCER_CLIENTS.includes(this.opts.producerClient)) {
       throw new TypeError(
-        `producerClient must be kafkajs or platformatic, got ${String(this.opts.producerClient)}`,
+        `producerClient must be one of ${PRODUCER_CLIENTS.join(', ')}, got ${String(this.opts.producerClient)}`,
       );
     }
     this.log = logger('bus');
     const k = cfg.kafka;
     this.clientId = `${k.client_id}-${hostname()}-${process.pid}`;
-    this.kafka = new Kafka({
-      clientId: this.clientId,
-      brokers: k.brokers,
-      connectionTimeout: k.connection_timeout_ms,
-      requestTimeout: k.request_timeout_ms,
-      retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: this.opts.retries },
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.log),
-    });
+    this.kafka = kafkajsClient(cfg, this.clientId, this.opts.retries, this.log);
     this.admin = this.kafka.admin();
   }
 
@@ -165,16 +171,23 @@ export class KafkaBus implements Bus {
         `compression ${JSON.stringify(compression)} is not supported by this bus (its kafkajs consumers could not decode it): use none or gzip`,
       );
     }
-    const transport =
-      this.opts.producerClient === 'platformatic'
-        ? await platformaticTransport(this.cfg, this.clientId, compression)
-        : await kafkajsTransport(this.kafka, compression);
+    const lingerMs = popts.lingerMs ?? this.opts.lingerMs;
+    const maxBufferedBytes = popts.maxBufferedBytes ?? this.opts.maxBufferedBytes;
+    const spec = {
+      client: this.opts.producerClient,
+      clientId: this.clientId,
+      compression,
+      gzipLevel: popts.gzipLevel ?? 6,
+    };
+    const transport = popts.thread
+      ? await (await import('./kafka-thread.js')).threadTransport(this.cfg, spec)
+      : await openTransport(this.cfg, spec, () => this.kafka);
     const p: KafkaProducer = new KafkaProducer(
       transport,
       {
-        lingerMs: popts.lingerMs ?? this.opts.lingerMs,
+        lingerMs,
         maxBatchBytes: popts.maxBatchBytes ?? this.opts.maxBatchBytes,
-        maxBufferedBytes: popts.maxBufferedBytes ?? this.opts.maxBufferedBytes,
+        maxBufferedBytes,
         maxRecordBytes: this.opts.maxRecordBytes,
         closeTimeoutMs: this.opts.closeTimeoutMs,
       },

@@ -124,6 +124,21 @@ export const shipSchema = z
       .enum(['none', 'gzip', 'snappy', 'lz4', 'zstd'])
       .default('gzip')
       .describe('compression of produced batches (what the bus implementation supports)'),
+    gzip_level: z
+      .number()
+      .int()
+      .min(1)
+      .max(9)
+      .default(1)
+      .describe(
+        'gzip level with compression: gzip, 1 (fastest) to 9 (smallest); honoured by bus.kafka.producer_client platformatic',
+      ),
+    producer_thread: z
+      .boolean()
+      .default(true)
+      .describe(
+        'run the Kafka producer client in a worker thread, so compression and the protocol use another core than reading and parsing',
+      ),
     max_in_flight_requests: z
       .number()
       .int()

@@ -15,6 +15,8 @@ export function shipProducer(bus: Bus, cfg: Config): Promise<Producer> {
   return bus.producer({
     lingerMs: 0,
     compression: cfg.ship.compression,
+    gzipLevel: cfg.ship.gzip_level,
+    thread: cfg.ship.producer_thread,
     maxBufferedBytes: Math.max(cfg.ship.max_in_flight_bytes, cfg.ship.batch_max_bytes * 2),
   });
 }

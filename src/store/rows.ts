@@ -22,7 +22,7 @@ export class RecordError extends Error {
   override name = 'RecordError';
 }
 
-const TS_RE =
+export const TS_RE =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /**
@@ -52,7 +52,7 @@ export function utcTime(value: unknown, digits: number, field: string): string {
 
 // Consecutive events mostly share their second: remember the last conversion.
 /** Index after `YYYY-MM-DDThh:mm:ss[.fraction]`. */
-function fractionEnd(value: string): number {
+export function fractionEnd(value: string): number {
   let i = 19;
   if (value[i] === '.' || value[i] === ',') {
     i++;
@@ -79,14 +79,31 @@ function utcBase(
 ): string {
   const key = y + mo + d + h + mi + s + off;
   if (key === lastKey) return lastBase;
+  const ms = epochMs(y, mo, d, h, mi, s, off, value, field);
+  lastBase = new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+  lastKey = key;
+  return lastBase;
+}
+
+/** The fields of a TS_RE match as ms since the epoch; RecordError when out of range. */
+export function epochMs(
+  y: string,
+  mo: string,
+  d: string,
+  h: string,
+  mi: string,
+  s: string,
+  off: string,
+  value: string,
+  field: string,
+): number {
   let ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
   if (off.toUpperCase() !== 'Z') {
     const sign = off[0] === '-' ? -1 : 1;
     const digitsOnly = off.slice(1).replace(':', '');
     ms -= sign * (Number(digitsOnly.slice(0, 2)) * 60 + Number(digitsOnly.slice(2, 4) || '0')) * 60_000;
   }
-  const date = new Date(ms);
-  const year = date.getUTCFullYear();
+  const year = new Date(ms).getUTCFullYear();
   if (
     !Number.isFinite(ms) ||
     year < 1900 ||
@@ -99,9 +116,7 @@ function utcBase(
   ) {
     throw new RecordError(`${field}: time out of range: ${JSON.stringify(value)}`);
   }
-  lastBase = date.toISOString().slice(0, 19).replace('T', ' ');
-  lastKey = key;
-  return lastBase;
+  return ms;
 }
 
 /** MailEvent fields with a column of their own; anything else goes to `extra` as JSON. */
@@ -151,7 +166,7 @@ const EVENT_FIELDS = new Set(EVENT_FIELD_LIST);
 let lastKeys: string[] = [];
 let lastUnknown: string[] = [];
 
-function unknownKeys(keys: string[]): string[] {
+export function unknownKeys(keys: string[]): string[] {
   if (keys.length === lastKeys.length) {
     let same = true;
     for (let i = 0; i < keys.length; i++) {
@@ -167,7 +182,7 @@ function unknownKeys(keys: string[]): string[] {
   return lastUnknown;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -191,17 +206,19 @@ export function eventRow(e: unknown, dialect: DialectName, now: number): Row {
     extra ??= {};
     extra[k] = v;
   }
-  if (typeof e.id !== 'string' || e.id === '') {
-    // Deduplication needs an id; one that is the same for the same line keeps redeliveries out.
-    row.id = `sha1:${createHash('sha1')
-      .update(`${e.host ?? ''}\n${e.ts ?? ''}\n${e.raw}`)
-      .digest('hex')}`;
-  }
+  if (typeof e.id !== 'string' || e.id === '') row.id = fallbackId(e);
   row.ts = utcTime(e.ts ?? now, dialect === 'current' ? 6 : 0, 'ts');
   if (row.command_counts !== undefined) row.command_counts = JSON.stringify(row.command_counts);
   if (extra) row.extra = JSON.stringify(extra);
   if (dialect === 'legacy' && row.truncated !== undefined) row.truncated = row.truncated ? 1 : 0;
   return row;
+}
+
+/** An id for an event that came without one: the same for the same line, so redeliveries merge. */
+export function fallbackId(e: Record<string, unknown>): string {
+  return `sha1:${createHash('sha1')
+    .update(`${e.host ?? ''}\n${e.ts ?? ''}\n${e.raw}`)
+    .digest('hex')}`;
 }
 
 export function detectionRow(d: unknown, dialect: DialectName): Row {

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ClickHouse } from '../clickhouse/client.js';
 import { type Dialect, detectDialect } from '../clickhouse/dialect.js';
@@ -14,6 +17,7 @@ import {
   insertSeconds,
   rowsInserted,
 } from './metrics.js';
+import { EVENT_COLUMNS, eventRowBinary, RowBinaryWriter } from './rowbinary.js';
 import { decisionRow, detectionRow, eventRow, type Origin, RecordError, type Row, utcTime } from './rows.js';
 
 /** What a record is; each kind has its table. */
@@ -80,10 +84,19 @@ interface Ticket {
   reject(err: Error): void;
 }
 
-interface Buffer {
+/** A mail_events row in RowBinary (embedded engine), with its record for dead_letters. */
+interface BinaryRow {
+  bin: Buffer;
+  record: unknown;
+}
+
+/** A row as it waits: a JSONEachRow line, or RowBinary bytes. */
+type PendingRow = string | BinaryRow;
+
+interface TableBuffer {
   table: Table;
-  /** Rows as JSONEachRow lines, serialized when written (off the insert's critical path). */
-  rows: string[];
+  /** Rows serialized when written (off the insert's critical path). */
+  rows: PendingRow[];
   tickets: Ticket[];
   origins: (Origin | undefined)[];
   inflight: number;
@@ -115,11 +128,15 @@ const ROW_SOURCE: Record<Exclude<Table, 'dead_letters'>, RecordKind> = {
  */
 export class StoreWriter {
   readonly dialect: Dialect;
-  private readonly buffers = new Map<Table, Buffer>();
+  private readonly buffers = new Map<Table, TableBuffer>();
   private readonly log = logger('store');
   private drainWaiters: Array<() => void> = [];
   private closing = false;
   private readonly abort = new AbortController();
+  /** mail_events rows go as RowBinary (embedded engine, current dialect), encoded here. */
+  private readonly binary: RowBinaryWriter | undefined;
+  /** Where RowBinary batches wait for the engine to read them (made on first use). */
+  private scratch: Promise<string> | undefined;
 
   constructor(
     private readonly ch: ClickHouse,
@@ -127,6 +144,7 @@ export class StoreWriter {
     private readonly opts: StoreWriterOptions,
   ) {
     this.dialect = dialect;
+    if (ch.backend === 'embedded' && dialect.name === 'current') this.binary = new RowBinaryWriter();
     for (const table of Object.values(TABLES)) {
       this.buffers.set(table, {
         table,
@@ -167,20 +185,24 @@ export class StoreWriter {
     if (this.mustWait(records.length)) await this.admit(records.length);
     const table = TABLES[kind];
     const now = Date.now();
-    const rows: string[] = [];
+    const rows: PendingRow[] = [];
     const rowOrigins: (Origin | undefined)[] = [];
     const bad: DeadLetter[] = [];
     for (let i = 0; i < records.length; i++) {
       const rec = records[i];
       const origin = origins?.[i];
       try {
-        const row =
-          kind === 'events'
-            ? eventRow(rec, this.dialect.name, now)
-            : kind === 'detections'
-              ? detectionRow(rec, this.dialect.name)
-              : decisionRow(rec, this.dialect.name, origin, now);
-        rows.push(JSON.stringify(row));
+        if (kind === 'events' && this.binary) {
+          rows.push({ bin: eventRowBinary(this.binary, rec, now), record: rec });
+        } else {
+          const row =
+            kind === 'events'
+              ? eventRow(rec, this.dialect.name, now)
+              : kind === 'detections'
+                ? detectionRow(rec, this.dialect.name)
+                : decisionRow(rec, this.dialect.name, origin, now);
+          rows.push(JSON.stringify(row));
+        }
         rowOrigins.push(origin);
       } catch (err) {
         // RecordError: not a valid record. Anything else (a value JSON cannot carry, a throwing
@@ -249,6 +271,10 @@ export class StoreWriter {
       }
       this.wakeDrainWaiters();
     }
+    if (this.scratch) {
+      const dir = await this.scratch.catch(() => undefined);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
   }
 
   private ticket(n: number): Ticket & { promise: Promise<WriteResult> } {
@@ -278,7 +304,7 @@ export class StoreWriter {
     }
   }
 
-  private append(b: Buffer, rows: string[], ticket: Ticket, origins?: (Origin | undefined)[]): void {
+  private append(b: TableBuffer, rows: PendingRow[], ticket: Ticket, origins?: (Origin | undefined)[]): void {
     if (rows.length === 0) return;
     for (let i = 0; i < rows.length; i++) {
       b.rows.push(rows[i]!);
@@ -297,14 +323,14 @@ export class StoreWriter {
     }
   }
 
-  private clearTimers(b: Buffer): void {
+  private clearTimers(b: TableBuffer): void {
     if (b.timer) clearTimeout(b.timer);
     if (b.idle) clearTimeout(b.idle);
     b.timer = undefined;
     b.idle = undefined;
   }
 
-  private kick(b: Buffer): void {
+  private kick(b: TableBuffer): void {
     this.clearTimers(b);
     if (b.flushing || b.rows.length === 0 || this.abort.signal.aborted) return;
     b.flushing = true;
@@ -335,7 +361,7 @@ export class StoreWriter {
   /** Inserts rows until ClickHouse acknowledges them; splits around rows it refuses. */
   private async store(
     table: Table,
-    rows: string[],
+    rows: PendingRow[],
     tickets: Ticket[],
     origins: (Origin | undefined)[],
     token: string,
@@ -389,8 +415,9 @@ export class StoreWriter {
     }
   }
 
-  private async insert(table: Table, rows: string[], token: string): Promise<void> {
+  private async insert(table: Table, rows: PendingRow[], token: string): Promise<void> {
     const target = `${this.ch.database}.${table}`;
+    if (typeof rows[0] !== 'string') return this.insertBinary(target, rows as BinaryRow[], token);
     let query: string;
     let body: string;
     let settings: Record<string, number> | undefined;
@@ -400,13 +427,13 @@ export class StoreWriter {
       query =
         `INSERT INTO ${target} SETTINGS insert_deduplication_token = '${token}', ` +
         'deduplicate_blocks_in_dependent_materialized_views = 1 FORMAT JSONEachRow';
-      body = rows.join('\n');
+      body = (rows as string[]).join('\n');
     } else {
       // Legacy servers fill omitted columns with type defaults, not DEFAULT expressions: stamp
       // the ingest time per attempt.
       const stamp = `,"${table === 'dead_letters' ? 'ts' : 'ingested_at'}":"${utcTime(Date.now(), 0, 'now')}"}`;
       query = `INSERT INTO ${target} FORMAT JSONEachRow`;
-      body = rows.map((r) => r.slice(0, -1) + stamp).join('\n');
+      body = (rows as string[]).map((r) => r.slice(0, -1) + stamp).join('\n');
       settings = { input_format_skip_unknown_fields: 1 };
     }
     const r = await this.ch.client.exec({
@@ -420,8 +447,44 @@ export class StoreWriter {
     }
   }
 
-  private refused(table: Table, row: string, ticket: Ticket, origin: Origin | undefined, err: Error): void {
+  /**
+   * The embedded engine takes the batch as a RowBinary file (its `file()` table function reads
+   * it with no parsing to speak of); the file is gone once the insert returned, either way.
+   */
+  private async insertBinary(target: string, rows: BinaryRow[], token: string): Promise<void> {
+    this.scratch ??= mkdtemp(join(tmpdir(), 'mizugiwa-store-'));
+    const file = join(await this.scratch, `${token}.rowbinary`);
+    try {
+      await writeFile(
+        file,
+        Buffer.concat(
+          rows.map((r) => r.bin),
+          rows.reduce((n, r) => n + r.bin.length, 0),
+        ),
+      );
+      const r = await this.ch.client.exec({
+        query:
+          `INSERT INTO ${target} (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) ` +
+          `SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1 ` +
+          `SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(FILE_STRUCTURE)})`,
+      });
+      for await (const _ of r.stream) {
+        // nothing: an INSERT answers with no rows
+      }
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  private refused(
+    table: Table,
+    pending: PendingRow,
+    ticket: Ticket,
+    origin: Origin | undefined,
+    err: Error,
+  ): void {
     const error = errText(err);
+    const row = typeof pending === 'string' ? pending : safeJson(pending.record);
     if (table === 'dead_letters') {
       // Nothing more can be done with it; it is in the log in full.
       this.log.error({ row, err: error }, 'dead letter refused by ClickHouse');
@@ -446,6 +509,13 @@ export class StoreWriter {
       if (--t.remaining === 0) t.resolve(t.result);
     }
   }
+}
+
+const FILE_STRUCTURE = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ');
+
+/** A ClickHouse string literal. */
+function sqlString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 function deadLetterRow(d: DeadLetter): string {

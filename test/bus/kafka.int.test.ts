@@ -26,6 +26,18 @@ describe('kafka bus with the @platformatic/kafka producer: contract (real broker
   );
 });
 
+describe('kafka bus with the producer in a worker thread: contract (real broker)', () => {
+  defineBusContract(
+    async () => {
+      const bus = await createBus(kafkaBusConfig(), { kafka: { ...fast, producerClient: 'platformatic' } });
+      const producer = bus.producer.bind(bus);
+      bus.producer = (opts = {}) => producer({ ...opts, thread: true });
+      return bus;
+    },
+    { exactCompaction: false, timeoutMs: 60_000 },
+  );
+});
+
 describe('kafka bus: producer', () => {
   it('one send larger than a batch is split over several produce requests and resolves after all', async () => {
     const bus = await createBus(kafkaBusConfig(), { kafka: fast });

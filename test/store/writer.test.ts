@@ -134,7 +134,7 @@ describe('StoreWriter on the embedded engine', () => {
     await w.close();
   });
 
-  it('sends a record ClickHouse refuses to dead_letters with the error; the rest of the batch is stored', async () => {
+  it('sends an event whose values do not fit their columns to dead_letters with the error; the rest of the batch is stored', async () => {
     const w = await StoreWriter.open(ch, cfg);
     const events = harvestEvents(4, 25);
     events[37] = { ...events[37]!, client_ip: 'not-an-ip' };
@@ -155,8 +155,34 @@ describe('StoreWriter on the embedded engine', () => {
       ['events', '37'],
       ['events', '81'],
     ]);
-    expect(dl[0]!.error).toMatch(/IPv6/);
+    expect(dl[0]!.error).toBe('client_ip: not an IP address: "not-an-ip"');
+    expect(dl[1]!.error).toBe('pid: expected an integer from 0 to 4294967295, got "pid?"');
     expect(JSON.parse(dl[0]!.record).client_ip).toBe('not-an-ip');
+    await w.close();
+  });
+
+  it('sends a record ClickHouse refuses to dead_letters with its error; the rest of the batch is stored', async () => {
+    const w = await StoreWriter.open(ch, cfg);
+    const detections = ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4'].map((ip) =>
+      detectionFor(ip),
+    );
+    detections[2] = { ...detections[2]!, confidence: 'very' as unknown as number };
+    const r = await w.write(
+      'detections',
+      detections,
+      detections.map((_, i) => ({ topic: 'mail.detections', partition: 0, offset: String(i) })),
+    );
+    expect(r).toEqual({ stored: 3, deadLettered: 1 });
+    expect(await scalar('SELECT count() FROM mz.detections')).toBe(3);
+    const rs = await ch.client.query({
+      query: 'SELECT source, offset, error, record FROM mz.dead_letters',
+      format: 'JSONEachRow',
+    });
+    const dl = await rs.json<{ source: string; offset: string; error: string; record: string }>();
+    expect(dl.map((d) => [d.source, d.offset])).toEqual([['detections', '2']]);
+    // ClickHouse's own words, e.g. "CANNOT_PARSE_INPUT_ASSERTION_FAILED: ... confidence ..."
+    expect(dl[0]!.error).toMatch(/confidence|Float64|parse/i);
+    expect(JSON.parse(dl[0]!.record).confidence).toBe('very');
     await w.close();
   });
 
