@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { epochMs, fallbackId, fractionEnd, isObject, RecordError, TS_RE, unknownKeys } from './rows.js';
+import { epochMs, fallbackId, fractionEnd, isObject, RecordError, TS_RE } from './rows.js';
 
 // MailEvents as ClickHouse RowBinary rows for the embedded engine (schemas/clickhouse/
 // 002_mail_events.sql, current dialect). Parsing JSONEachRow was most of chdb's insert cost;
@@ -51,27 +51,45 @@ export const EVENT_COLUMNS = [
   ['raw', 'String'],
 ] as const;
 
+type Column = (typeof EVENT_COLUMNS)[number][0];
+
+/** Column name -> its slot (the MailEvent field of the same name fills it). */
+const SLOT: Record<string, number | undefined> = Object.assign(
+  Object.create(null),
+  Object.fromEntries(EVENT_COLUMNS.map(([c], i) => [c, i])),
+);
+const I = SLOT as Record<Column, number>;
+const slots: unknown[] = new Array(EVENT_COLUMNS.length);
+
+/** Where one encoded row lies: bytes start..end of chunk. */
+export interface RowSpan {
+  chunk: Buffer;
+  start: number;
+  end: number;
+}
+
 /**
- * Rows are encoded one after the other into a chunk; each finished row is a view into it
- * (`endRow`), valid for as long as it is kept. A full chunk is left to the rows viewing it and a
- * new one begun: only the row being written is ever copied.
+ * Rows are encoded one after the other into large chunks; a row is known by its span (no view
+ * object per row, no small buffers for the collector to chase). A full chunk is left to the rows
+ * in it and a new one begun: only the row being written is ever copied. Rows written one after
+ * the other are adjacent in their chunk, so a batch is written out in a few large pieces.
  */
 export class RowBinaryWriter {
   private buf: Buffer;
   private pos = 0;
   private rowAt = 0;
 
-  constructor(private readonly chunkBytes = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(chunkBytes);
+  constructor(private readonly chunkBytes = 16 << 20) {
+    this.buf = Buffer.allocUnsafeSlow(chunkBytes);
   }
 
   beginRow(): void {
     this.rowAt = this.pos;
   }
 
-  /** The row written since beginRow. */
-  endRow(): Buffer {
-    return this.buf.subarray(this.rowAt, this.pos);
+  /** The span of the row written since beginRow, with the record it came from. */
+  endRow(record: unknown): RowSpan & { record: unknown } {
+    return { chunk: this.buf, start: this.rowAt, end: this.pos, record };
   }
 
   /** Forgets the row begun (a value did not fit). */
@@ -82,7 +100,7 @@ export class RowBinaryWriter {
   private room(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const partial = this.pos - this.rowAt;
-    const next = Buffer.allocUnsafe(Math.max(this.chunkBytes, 2 * (partial + n)));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.chunkBytes, 2 * (partial + n)));
     this.buf.copy(next, 0, this.rowAt, this.pos);
     this.buf = next;
     this.rowAt = 0;
@@ -99,10 +117,24 @@ export class RowBinaryWriter {
   }
 
   string(s: string): void {
-    if (s.length === 0) {
-      this.room(1);
-      this.buf[this.pos++] = 0;
-      return;
+    const n = s.length;
+    if (n < 128) {
+      // Short strings (nearly every field) are written here when they are ASCII: a call into
+      // the runtime per field costs more than the copy.
+      this.room(n + 1);
+      const buf = this.buf;
+      let p = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = p;
+        return;
+      }
     }
     const len = Buffer.byteLength(s, 'utf8');
     this.varUInt(len);
@@ -154,29 +186,31 @@ export class RowBinaryWriter {
   }
 }
 
-function str(e: Record<string, unknown>, k: string): string {
-  const v = e[k];
-  if (v === undefined || v === null) return '';
+function str(v: unknown, k: string): string {
   if (typeof v === 'string') return v;
+  if (v === undefined || v === null) return '';
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   throw new RecordError(`${k}: expected a string, got ${Array.isArray(v) ? 'an array' : typeof v}`);
 }
 
 /** A number, or a numeric string, that `ok` accepts; 0 when absent. */
-function num(e: Record<string, unknown>, k: string, ok: (n: number) => boolean, want: string): number {
-  const v = e[k];
+function num(v: unknown, k: string, ok: (n: number) => boolean, want: string): number {
   if (v === undefined || v === null) return 0;
   const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
   if (!ok(n)) throw new RecordError(`${k}: expected ${want}, got ${JSON.stringify(v)}`);
   return n;
 }
 
-function uint(e: Record<string, unknown>, k: string, max: number): number {
-  return num(e, k, (n) => Number.isInteger(n) && n >= 0 && n <= max, `an integer from 0 to ${max}`);
+function uint(v: unknown, k: string, max: number): number {
+  if (v === undefined) return 0;
+  if (typeof v === 'number' && v >= 0 && v <= max && Number.isInteger(v)) return v;
+  return num(v, k, (n) => Number.isInteger(n) && n >= 0 && n <= max, `an integer from 0 to ${max}`);
 }
 
-function float(e: Record<string, unknown>, k: string): number {
-  return num(e, k, Number.isFinite, 'a number');
+function float(v: unknown, k: string): number {
+  if (v === undefined) return 0;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  return num(v, k, Number.isFinite, 'a number');
 }
 
 const V4_MAPPED = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
@@ -249,35 +283,53 @@ function fractionMicros(value: string, end: number): number {
 }
 
 /**
- * `e` (a MailEvent as parsed from JSON) as one mail_events row; `now` (ms) stands in for a
- * missing ts. Throws RecordError, leaving nothing written, when a value does not fit.
+ * `e` (a MailEvent as parsed from JSON) as one mail_events row, with the record kept for
+ * dead_letters; `now` (ms) stands in for a missing ts. Throws RecordError, leaving nothing written, when a value does not fit.
  */
-export function eventRowBinary(w: RowBinaryWriter, e: unknown, now: number): Buffer {
+export function eventRowBinary(w: RowBinaryWriter, e: unknown, now: number): RowSpan & { record: unknown } {
   if (!isObject(e)) throw new RecordError('a MailEvent must be a JSON object');
-  if (typeof e.kind !== 'string' || e.kind === '') throw new RecordError('kind: missing');
-  if (typeof e.raw !== 'string') throw new RecordError('raw: missing');
+  // One pass over the record's own keys puts each value in its column's slot: loads by a fixed
+  // name from records of many shapes (connect, reject, delivery...) would each be a slow lookup.
+  const v = slots;
+  v.fill(undefined);
+  let extra: Record<string, unknown> | undefined;
+  for (const k in e) {
+    const x = e[k];
+    const at = SLOT[k];
+    if (at !== undefined) v[at] = x;
+    else if (x !== undefined && x !== null && Object.hasOwn(e, k)) {
+      extra ??= {};
+      extra[k] = x;
+    }
+  }
+  const kind = v[I.kind];
+  const raw = v[I.raw];
+  if (typeof kind !== 'string' || kind === '') throw new RecordError('kind: missing');
+  if (typeof raw !== 'string') throw new RecordError('raw: missing');
   w.beginRow();
   try {
-    w.string(typeof e.id === 'string' && e.id !== '' ? e.id : fallbackId(e));
-    w.u64(tsMicros(e.ts ?? now));
-    w.string(str(e, 'host'));
-    w.string(str(e, 'program'));
-    w.u32(uint(e, 'pid', 0xffff_ffff));
-    w.string(str(e, 'mta'));
-    w.string(e.kind);
-    w.string(str(e, 'reason'));
-    w.string(str(e, 'command'));
-    ip(w, e.client_ip);
-    w.string(str(e, 'client_host'));
-    w.u16(uint(e, 'client_port', 0xffff));
-    w.string(str(e, 'queue_id'));
-    if (e.sender === undefined || e.sender === null) w.u8(1);
+    const id = v[I.id];
+    w.string(typeof id === 'string' && id !== '' ? id : fallbackId(e));
+    w.u64(tsMicros(v[I.ts] ?? now));
+    w.string(str(v[I.host], 'host'));
+    w.string(str(v[I.program], 'program'));
+    w.u32(uint(v[I.pid], 'pid', 0xffff_ffff));
+    w.string(str(v[I.mta], 'mta'));
+    w.string(kind);
+    w.string(str(v[I.reason], 'reason'));
+    w.string(str(v[I.command], 'command'));
+    ip(w, v[I.client_ip]);
+    w.string(str(v[I.client_host], 'client_host'));
+    w.u16(uint(v[I.client_port], 'client_port', 0xffff));
+    w.string(str(v[I.queue_id], 'queue_id'));
+    const sender = v[I.sender];
+    if (sender === undefined || sender === null) w.u8(1);
     else {
       w.u8(0);
-      w.string(str(e, 'sender'));
+      w.string(str(sender, 'sender'));
     }
-    w.string(str(e, 'recipient'));
-    const rcpts = e.recipients;
+    w.string(str(v[I.recipient], 'recipient'));
+    const rcpts = v[I.recipients];
     if (rcpts === undefined || rcpts === null) w.u8(0);
     else if (!Array.isArray(rcpts)) throw new RecordError('recipients: expected an array of strings');
     else {
@@ -287,45 +339,48 @@ export function eventRowBinary(w: RowBinaryWriter, e: unknown, now: number): Buf
         w.string(r);
       }
     }
-    w.string(str(e, 'orig_to'));
-    w.string(str(e, 'dsn'));
-    w.u16(uint(e, 'reply_code', 0xffff));
-    w.string(str(e, 'status'));
-    w.string(str(e, 'relay'));
-    w.string(str(e, 'message_id'));
-    w.string(str(e, 'helo'));
-    w.u64(uint(e, 'size', Number.MAX_SAFE_INTEGER));
-    w.u32(uint(e, 'nrcpt', 0xffff_ffff));
-    w.f32(float(e, 'delay'));
-    w.string(str(e, 'delays'));
-    w.string(str(e, 'text'));
-    w.string(str(e, 'sasl_username'));
-    w.string(str(e, 'sasl_method'));
-    w.string(str(e, 'proto'));
-    w.string(str(e, 'bounce_queue_id'));
-    w.string(
-      e.command_counts === undefined || e.command_counts === null ? '' : JSON.stringify(e.command_counts),
-    );
-    w.string(str(e, 'filter_action'));
-    w.f64(float(e, 'count'));
-    w.u8(e.truncated === true || e.truncated === 1 || e.truncated === 'true' ? 1 : 0);
-    w.string(extra(e));
-    w.string(e.raw);
-    return w.endRow();
+    w.string(str(v[I.orig_to], 'orig_to'));
+    w.string(str(v[I.dsn], 'dsn'));
+    w.u16(uint(v[I.reply_code], 'reply_code', 0xffff));
+    w.string(str(v[I.status], 'status'));
+    w.string(str(v[I.relay], 'relay'));
+    w.string(str(v[I.message_id], 'message_id'));
+    w.string(str(v[I.helo], 'helo'));
+    w.u64(uint(v[I.size], 'size', Number.MAX_SAFE_INTEGER));
+    w.u32(uint(v[I.nrcpt], 'nrcpt', 0xffff_ffff));
+    w.f32(float(v[I.delay], 'delay'));
+    w.string(str(v[I.delays], 'delays'));
+    w.string(str(v[I.text], 'text'));
+    w.string(str(v[I.sasl_username], 'sasl_username'));
+    w.string(str(v[I.sasl_method], 'sasl_method'));
+    w.string(str(v[I.proto], 'proto'));
+    w.string(str(v[I.bounce_queue_id], 'bounce_queue_id'));
+    const counts = v[I.command_counts];
+    w.string(counts === undefined || counts === null ? '' : JSON.stringify(counts));
+    w.string(str(v[I.filter_action], 'filter_action'));
+    w.f64(float(v[I.count], 'count'));
+    const t = v[I.truncated];
+    w.u8(t === true || t === 1 || t === 'true' ? 1 : 0);
+    w.string(extra ? JSON.stringify(extra) : '');
+    w.string(raw);
+    return w.endRow(e);
   } catch (err) {
     w.abortRow();
     throw err;
   }
 }
 
-/** MailEvent fields this schema has no column for, as a JSON object ('' when there are none). */
-function extra(e: Record<string, unknown>): string {
-  let out: Record<string, unknown> | undefined;
-  for (const k of unknownKeys(Object.keys(e))) {
-    const v = e[k];
-    if (v === undefined || v === null) continue;
-    out ??= {};
-    out[k] = v;
+/** The bytes of `rows` in order, adjacent spans of a chunk taken as one piece. */
+export function rowPieces(rows: readonly RowSpan[]): Buffer[] {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < rows.length) {
+    const first = rows[i]!;
+    let end = first.end;
+    let j = i + 1;
+    while (j < rows.length && rows[j]!.chunk === first.chunk && rows[j]!.start === end) end = rows[j++]!.end;
+    out.push(first.chunk.subarray(first.start, end));
+    i = j;
   }
-  return out ? JSON.stringify(out) : '';
+  return out;
 }

@@ -166,7 +166,7 @@ const EVENT_FIELDS = new Set(EVENT_FIELD_LIST);
 let lastKeys: string[] = [];
 let lastUnknown: string[] = [];
 
-export function unknownKeys(keys: string[]): string[] {
+function unknownKeys(keys: string[]): string[] {
   if (keys.length === lastKeys.length) {
     let same = true;
     for (let i = 0; i < keys.length; i++) {

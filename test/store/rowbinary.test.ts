@@ -7,7 +7,13 @@ import { migrate } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema } from '../../src/config/schema.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { storeSchema } from '../../src/store/config.js';
-import { EVENT_COLUMNS, eventRowBinary, RowBinaryWriter, tsMicros } from '../../src/store/rowbinary.js';
+import {
+  EVENT_COLUMNS,
+  eventRowBinary,
+  RowBinaryWriter,
+  rowPieces,
+  tsMicros,
+} from '../../src/store/rowbinary.js';
 import { eventRow, RecordError } from '../../src/store/rows.js';
 import { harvestEvents, traceEvents } from './fixtures.js';
 
@@ -84,7 +90,8 @@ describe('mail_events as RowBinary (embedded engine)', () => {
       format: 'JSONEachRow',
     });
     const w = new RowBinaryWriter(64);
-    const bytes = Buffer.concat(events.map((e) => eventRowBinary(w, e, now)));
+    // A small chunk size, so rows also cross from one chunk to the next.
+    const bytes = Buffer.concat(rowPieces(events.map((e) => eventRowBinary(w, e, now))));
     const file = join(dir, 'rows.bin');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(file, bytes);
@@ -119,7 +126,8 @@ describe('mail_events as RowBinary (embedded engine)', () => {
 
   it('refuses a value that does not fit, leaving nothing of the row behind', () => {
     const w = new RowBinaryWriter(64);
-    const ok = eventRowBinary(w, traceEvents()[0], 0);
+    const bytes = (r: ReturnType<typeof eventRowBinary>) => r.chunk.subarray(r.start, r.end);
+    const ok = bytes(eventRowBinary(w, traceEvents()[0], 0));
     const bad: unknown[] = [
       { ...traceEvents()[0], client_port: 70000 },
       { ...traceEvents()[0], pid: -1 },
@@ -132,7 +140,12 @@ describe('mail_events as RowBinary (embedded engine)', () => {
       null,
     ];
     for (const e of bad) expect(() => eventRowBinary(w, e, 0)).toThrow(RecordError);
-    expect(eventRowBinary(w, traceEvents()[0], 0)).toEqual(ok);
+    const again = eventRowBinary(w, traceEvents()[0], 0);
+    expect(bytes(again)).toEqual(ok);
+    // Rows written one after the other in a chunk go out as one piece.
+    const big = new RowBinaryWriter(4096);
+    const two = [eventRowBinary(big, traceEvents()[1], 0), eventRowBinary(big, traceEvents()[2], 0)];
+    expect(rowPieces(two)).toHaveLength(1);
   });
 
   it('converts ISO 8601 times with offsets and fractions to µs, and epoch ms', () => {
