@@ -2,7 +2,8 @@
 // acknowledged Kafka writes (idempotent, acks=all), measured as the catch-up of a file that is
 // already written (start_at: beginning): the sustained maximum of one shipper.
 // Side by side:
-//   ship -> kafka (gzip|none)   the whole shipper, as `mizugiwa ship` runs it
+//   ship -> kafka (gzip|none)   the whole shipper, as `mizugiwa ship` runs it (by default its
+//                               producer client in a worker thread, @platformatic/kafka, gzip 1)
 //   ship -> null producer       the same without a bus (acked at once): the cost of reading,
 //                               parsing and encoding alone
 //   bus producer only           the pre-encoded events through the same Kafka producer, same
@@ -11,8 +12,9 @@
 //                               acks=all, idempotent), a C client for scale (`apt-get install kcat`)
 //
 //   npx tsc -p tsconfig.json && node dist/bench/ship/throughput.js [--lines 300000] [--runs 3]
-//     [--only ship-kafka,ship-null,producer,kcat] [--compression gzip|none] [--requests 4]
-//     [--in-flight-events 20000] [--batch 2000] [--producer kafkajs|platformatic]
+//     [--only ship-kafka,ship-null,producer,kcat] [--compression gzip|none] [--gzip-level 1]
+//     [--requests 4] [--in-flight-events 20000] [--batch 2000] [--producer platformatic|kafkajs]
+//     [--thread on|off]
 // Brokers: var/services/services.json (scripts/services.sh up kafka). Every run is a child
 // process of its own, so CPU time and peak RSS (getrusage maxrss) are those of that path alone.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -38,7 +40,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '4' },
     'in-flight-events': { type: 'string', default: String(20_000) },
     batch: { type: 'string', default: '2000' },
-    producer: { type: 'string', default: 'kafkajs' },
+    producer: { type: 'string', default: 'platformatic' },
     thread: { type: 'string', default: 'on' },
     'gzip-level': { type: 'string', default: '1' },
     child: { type: 'string' },
@@ -207,9 +209,9 @@ async function child(mode: string, file: string): Promise<Result | null> {
 }
 
 const NAMES: Record<string, string> = {
-  'ship-kafka': `ship -> kafka (${COMPRESSION}, ${args.requests} sends in flight, ${BATCH}/batch)`,
+  'ship-kafka': `ship -> kafka (${args.producer}${args.thread === 'on' ? ' in a thread' : ''}, ${COMPRESSION}${COMPRESSION === 'gzip' ? ` ${args['gzip-level']}` : ''}, ${args.requests} sends in flight, ${BATCH}/batch)`,
   'ship-null': 'ship -> null producer (no bus)',
-  producer: `bus producer only (${COMPRESSION}, ${BATCH}/send, pre-encoded)`,
+  producer: `bus producer only (${args.producer}${args.thread === 'on' ? ' in a thread' : ''}, ${COMPRESSION}, ${BATCH}/send, pre-encoded)`,
   kcat: `kcat -P, raw lines (${COMPRESSION}, librdkafka)`,
 };
 
