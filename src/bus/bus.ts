@@ -6,7 +6,10 @@
 export interface BusRecord {
   /** Partition key; null spreads records round-robin. */
   key: string | null;
-  /** null is a tombstone: on a compacted topic it deletes the key (it needs a key). */
+  /**
+   * null is a tombstone: on a compacted topic it deletes the key (it needs a key). A Buffer is
+   * taken as it is, not copied: it must not be changed after `send`.
+   */
   value: Buffer | string | null;
   headers?: Record<string, string>;
 }

@@ -2,7 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import type { OutMessage, ProduceTransport } from './kafka-transport.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
-import { checkRecordSizes, checkTopicName, type PreparedRecord, prepareRecord } from './record.js';
+import { checkRecordSizes, checkTopicName, NO_HEADERS, type PreparedRecord, prepareRecord } from './record.js';
 
 export interface KafkaProducerSettings {
   lingerMs: number;
@@ -103,7 +103,7 @@ export class KafkaProducer implements Producer {
         b.topics.set(topic, list);
       }
       const m: OutMessage = { key: r.key, value: r.value };
-      if (Object.keys(r.headers).length > 0) m.headers = { ...r.headers };
+      if (r.headers !== NO_HEADERS) m.headers = { ...r.headers };
       list.push(m);
       b.records++;
       b.bytes += r.size;

@@ -3,14 +3,15 @@ import type { BusRecord } from './bus.js';
 /** A record checked and converted once at `send`, so bad input fails the caller that gave it, not a batch. */
 export interface PreparedRecord {
   key: string | null;
-  /** A string stays a string (Kafka encodes it straight into the request); a Buffer is copied. */
+  /** As given: a string stays a string; a Buffer is not copied (the sender must not change it). */
   value: Buffer | string | null;
   headers: Readonly<Record<string, string>>;
   /** Bytes of key, value and headers (what a batch size limit counts). */
   size: number;
 }
 
-const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+/** The headers of a record that has none (shared; compare with `===`). */
+export const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Kafka's rule for topic names (legal characters, at most 249, not "." or ".."). */
 export function checkTopicName(topic: string): void {
@@ -26,36 +27,44 @@ export function checkTopicName(topic: string): void {
   }
 }
 
+/** Names a record in an error (built only then, not for every record). */
+function where(topic: string, index: number): string {
+  return `record ${index} for topic ${topic}`;
+}
+
 export function prepareRecord(
   topic: string,
   index: number,
   r: BusRecord,
   compacted: boolean,
 ): PreparedRecord {
-  const where = `record ${index} for topic ${topic}`;
-  if (r === null || typeof r !== 'object') throw new TypeError(`${where}: not a record object`);
+  if (r === null || typeof r !== 'object') throw new TypeError(`${where(topic, index)}: not a record object`);
   const { key } = r;
-  if (key !== null && typeof key !== 'string') throw new TypeError(`${where}: key must be a string or null`);
+  if (key !== null && typeof key !== 'string')
+    throw new TypeError(`${where(topic, index)}: key must be a string or null`);
   let value: Buffer | string | null;
   if (r.value === null) value = null;
-  else if (typeof r.value === 'string') value = r.value;
-  else if (r.value instanceof Uint8Array) value = Buffer.from(r.value);
-  else throw new TypeError(`${where}: value must be a string, a Buffer or null (tombstone)`);
+  else if (typeof r.value === 'string' || Buffer.isBuffer(r.value)) value = r.value;
+  else if ((r.value as unknown) instanceof Uint8Array) {
+    const u = r.value as Uint8Array;
+    value = Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+  } else throw new TypeError(`${where(topic, index)}: value must be a string, a Buffer or null (tombstone)`);
   if (key === null && (value === null || compacted)) {
     throw new TypeError(
-      `${where}: ${value === null ? 'a tombstone' : 'a record of a compacted topic'} needs a key`,
+      `${where(topic, index)}: ${value === null ? 'a tombstone' : 'a record of a compacted topic'} needs a key`,
     );
   }
   let size =
     (key === null ? 0 : Buffer.byteLength(key)) +
     (value === null ? 0 : typeof value === 'string' ? Buffer.byteLength(value) : value.length);
-  let headers = EMPTY;
+  let headers = NO_HEADERS;
   if (r.headers !== undefined) {
     if (r.headers === null || typeof r.headers !== 'object')
-      throw new TypeError(`${where}: headers must be an object`);
+      throw new TypeError(`${where(topic, index)}: headers must be an object`);
     const copy: Record<string, string> = {};
     for (const [name, v] of Object.entries(r.headers)) {
-      if (typeof v !== 'string') throw new TypeError(`${where}: header ${name} must be a string`);
+      if (typeof v !== 'string')
+        throw new TypeError(`${where(topic, index)}: header ${name} must be a string`);
       copy[name] = v;
       size += Buffer.byteLength(name) + Buffer.byteLength(v);
     }

@@ -722,7 +722,8 @@ export class Shipper {
     const host = this.opts.host;
     const key =
       ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host));
-    const value = JSON.stringify(ev);
+    // Bytes now: the text dies young, and what waits for the acknowledgement lies off the heap.
+    const value = Buffer.from(JSON.stringify(ev), 'utf8');
     const record: BusRecord = { key, value };
     if (h.truncated) {
       record.headers = { truncated_bytes: String(h.lineBytes) };
