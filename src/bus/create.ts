@@ -26,6 +26,8 @@ export async function createBus(cfg: BusConfig, opts: CreateBusOptions = {}): Pr
         lingerMs: cfg.kafka.linger_ms,
         sessionTimeoutMs: cfg.kafka.session_timeout_ms,
         heartbeatIntervalMs: cfg.kafka.heartbeat_interval_ms,
+        fetchMaxBytesPerPartition: cfg.kafka.fetch_max_bytes_per_partition,
+        fetchMaxBytes: cfg.kafka.fetch_max_bytes,
         ...opts.kafka,
       });
     }

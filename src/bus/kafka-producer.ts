@@ -2,7 +2,13 @@ import type { Logger } from '../log/logger.js';
 import type { BusRecord, Producer } from './bus.js';
 import type { OutMessage, ProduceTransport } from './kafka-transport.js';
 import { producedRecords, produceErrors, producerBatchRecords, sendWaitSeconds } from './metrics.js';
-import { checkRecordSizes, checkTopicName, NO_HEADERS, type PreparedRecord, prepareRecord } from './record.js';
+import {
+  checkRecordSizes,
+  checkTopicName,
+  NO_HEADERS,
+  type PreparedRecord,
+  prepareRecord,
+} from './record.js';
 
 export interface KafkaProducerSettings {
   lingerMs: number;

@@ -55,6 +55,20 @@ export const kafkaSchema = z
         'consumer group session timeout: a member silent this long is dropped and its partitions move',
       ),
     heartbeat_interval_ms: z.number().int().positive().default(3000).describe('consumer heartbeat interval'),
+    fetch_max_bytes_per_partition: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024)
+      .describe(
+        'consumers: most bytes one fetch brings per partition (larger: fewer round trips while catching up a backlog, more memory)',
+      ),
+    fetch_max_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024 * 1024)
+      .describe('consumers: most bytes one fetch brings in all'),
   })
   .strict();
 

@@ -35,7 +35,8 @@ export class StoreConsumer {
   private consumer: Consumer | undefined;
   private readonly kindOf = new Map<string, RecordKind>();
   private readonly log = logger('store');
-  /** Handlers waiting for the writer right now. */
+  /** Handlers running right now, and how many of them wait for the writer. */
+  private active = 0;
   private waiting = 0;
   /** Rejected by stop(): handlers still waiting give up, uncommitted (the records come again). */
   private stopping: Promise<never> | undefined;
@@ -90,6 +91,15 @@ export class StoreConsumer {
   }
 
   private async handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+    this.active++;
+    try {
+      await this.store(messages, ctx);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async store(messages: BusMessage[], ctx: BatchContext): Promise<void> {
     const kind = this.kindOf.get(ctx.topic);
     if (kind === undefined || messages.length === 0) return;
     const records: unknown[] = [];
@@ -128,13 +138,11 @@ export class StoreConsumer {
     this.waiting++;
     try {
       const stored = Promise.all([this.writer.write(kind, records, origins), this.writer.deadLetter(bad)]);
-      // When every partition this member may hand out at once is waiting for the writer, no
-      // more rows come until a flush: send now rather than after idle_flush_ms.
-      const parallel = Math.min(
-        this.opts.concurrency ?? 4,
-        Math.max(1, this.consumer?.assignment().length ?? 1),
-      );
-      if (this.waiting >= parallel) this.writer.sendNow();
+      // When every handler running is waiting for the writer, no more rows come until a flush
+      // (the bus hands out the next batches only once these are done): send now rather than
+      // after idle_flush_ms. While that insert runs, the rows of handlers arriving meanwhile
+      // gather into the next one.
+      if (this.waiting >= this.active) this.writer.sendNow();
       await (this.stopping ? Promise.race([stored, this.stopping]) : stored);
     } finally {
       this.waiting--;
