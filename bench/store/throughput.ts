@@ -3,7 +3,8 @@
 //   direct  : StoreWriter.write() in-process (what `mizugiwa run` does over the memory bus)
 //   memory  : memory bus -> StoreConsumer -> StoreWriter
 //   kafka   : Kafka topic (pre-filled) -> StoreConsumer -> StoreWriter (`mizugiwa store`)
-//   raw     : the ceiling: pre-serialized JSONEachRow, one client.insert per 50k rows, same table
+//   raw     : the ceiling: rows serialized beforehand, 50k per INSERT, same table (embedded:
+//             RowBinary files read by file(), as the writer sends them; server: JSONEachRow)
 // against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
 // legacy schema: no rollups, no indexes). Bytes per event from system.parts after OPTIMIZE FINAL.
 // Besides wall-clock events/s it reports events per CPU-second of this process (user + system,
@@ -12,8 +13,7 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3]
 //     [--only direct,memory,kafka,raw] [--backend embedded,server]
-import { readFileSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -30,6 +30,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
+import { EVENT_COLUMNS, eventRowBinary, RowBinaryWriter, rowPieces } from '../../src/store/rowbinary.js';
 import { StoreWriter } from '../../src/store/writer.js';
 
 const { values: args } = parseArgs({
@@ -136,6 +137,9 @@ async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<
 async function raw(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
   // Same rows the writer would send, serialized up front: what is left is ClickHouse itself.
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
+  const current = w.dialect.name === 'current';
+  await w.close();
+  if (ch.backend === 'embedded' && current) return rawRowBinary(ch, db, events);
   const rows = events.map((e) => {
     const { ts, ...rest } = e;
     const iso = ts!.replace('T', ' ').replace(/(\+00:00|Z)$/, '');
@@ -143,22 +147,48 @@ async function raw(ch: ClickHouse, db: string, events: MailEvent[]): Promise<num
       Object.fromEntries(
         Object.entries({
           ...rest,
-          ts: w.dialect.name === 'current' ? `${iso}.000000` : iso,
+          ts: current ? `${iso}.000000` : iso,
           command_counts: rest.command_counts ? JSON.stringify(rest.command_counts) : undefined,
         }).filter(([, v]) => v !== undefined),
       ),
     );
   });
-  await w.close();
   const t0 = performance.now();
   for (let i = 0; i < rows.length; i += 50_000) {
     await ch.client.exec({
       query: `INSERT INTO ${db}.mail_events FORMAT JSONEachRow`,
       values: Readable.from([`${rows.slice(i, i + 50_000).join('\n')}\n`]),
-      clickhouse_settings: w.dialect.name === 'legacy' ? { input_format_skip_unknown_fields: 1 } : {},
+      clickhouse_settings: current ? {} : { input_format_skip_unknown_fields: 1 },
     });
   }
   return (performance.now() - t0) / 1000;
+}
+
+/** The embedded path's ceiling: RowBinary files written beforehand, 50,000 rows per INSERT ... file(). */
+async function rawRowBinary(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'mz-bench-rowbinary-'));
+  const enc = new RowBinaryWriter();
+  const files: string[] = [];
+  for (let i = 0; i < events.length; i += 50_000) {
+    const file = join(dir, `${i}.bin`);
+    writeFileSync(
+      file,
+      Buffer.concat(rowPieces(events.slice(i, i + 50_000).map((e) => eventRowBinary(enc, e, 0)))),
+    );
+    files.push(file);
+  }
+  const structure = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`)
+    .join(', ')
+    .replace(/'/g, "\\'");
+  const t0 = performance.now();
+  for (const file of files) {
+    await ch.client.command({
+      query: `INSERT INTO ${db}.mail_events (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) SELECT * FROM file('${file}', 'RowBinary', '${structure}')`,
+    });
+  }
+  const s = (performance.now() - t0) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  return s;
 }
 
 async function viaBus(
