@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, writevSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writevSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -270,8 +270,9 @@ export class StoreWriter {
       this.wakeDrainWaiters();
     }
     if (this.scratch) {
+      // Synchronously: an empty directory, and close() resolves right after the writes it failed.
       const dir = await this.scratch.catch(() => undefined);
-      if (dir) await rm(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   }
 
