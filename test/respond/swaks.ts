@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { swaks as runSwaks } from '../services/swaks.js';
 
 // A real SMTP client (swaks) speaking from a chosen loopback address, as the attacker or the
 // legitimate source of the tests. Returns the answer that decided the transaction: the first
@@ -11,24 +11,21 @@ export interface SmtpAnswer {
   transcript: string;
 }
 
-export function swaks(server: string, from: string, to: string, rcpt: string): Promise<SmtpAnswer> {
-  const args = ['--server', server, '--local-interface', from, '--from', 'probe@client.test', '--to', to];
-  args.push('--quit-after', 'RCPT', '--timeout', '20', '--helo', 'client.test');
-  return new Promise((resolve, reject) => {
-    execFile('swaks', args, { timeout: 30_000 }, (err, stdout, stderr) => {
-      const transcript = `${stdout}${stderr}`;
-      const replies = transcript.split('\n').filter((l) => l.startsWith('<-') || l.startsWith('<**'));
-      const error = replies.find((l) => l.startsWith('<**'));
-      const lines = transcript.split('\n');
-      const rcptAt = lines.findIndex((l) => l.includes(`RCPT TO:<${rcpt}>`));
-      const afterRcpt = rcptAt >= 0 ? lines.slice(rcptAt + 1).find((l) => l.startsWith('<')) : undefined;
-      const line = error ?? afterRcpt;
-      if (!line) {
-        reject(new Error(`swaks gave no SMTP answer (${err?.message ?? 'no error'}):\n${transcript}`));
-        return;
-      }
-      const reply = line.replace(/^<(\*\*|-)\s+/, '');
-      resolve({ reply, code: Number(reply.slice(0, 3)), transcript });
-    });
+export async function swaks(server: string, from: string, to: string, rcpt: string): Promise<SmtpAnswer> {
+  const { transcript } = await runSwaks({
+    server,
+    localInterface: from,
+    from: 'probe@client.test',
+    to,
+    quitAfter: 'RCPT',
+    helo: 'client.test',
   });
+  const lines = transcript.split('\n');
+  const error = lines.find((l) => l.startsWith('<**'));
+  const rcptAt = lines.findIndex((l) => l.includes(`RCPT TO:<${rcpt}>`));
+  const afterRcpt = rcptAt >= 0 ? lines.slice(rcptAt + 1).find((l) => l.startsWith('<')) : undefined;
+  const line = error ?? afterRcpt;
+  if (!line) throw new Error(`swaks gave no SMTP answer:\n${transcript}`);
+  const reply = line.replace(/^<(\*\*|-)\s+/, '');
+  return { reply, code: Number(reply.slice(0, 3)), transcript };
 }

@@ -18,6 +18,8 @@ export interface SwaksOptions {
   /** source address, e.g. 127.0.0.7 (any 127/8 address works on Linux loopback) */
   localInterface: string;
   quitAfter?: 'CONNECT' | 'EHLO' | 'MAIL' | 'RCPT';
+  /** the name given in EHLO (swaks' default: this host's name) */
+  helo?: string;
   timeoutMs?: number;
 }
 
@@ -25,6 +27,7 @@ export function swaks(opts: SwaksOptions): Promise<SmtpSession> {
   const args = ['--server', opts.server, '--local-interface', opts.localInterface];
   args.push('--from', opts.from, '--to', opts.to, '--timeout', '20');
   if (opts.quitAfter) args.push('--quit-after', opts.quitAfter);
+  if (opts.helo) args.push('--helo', opts.helo);
   return new Promise((resolve, reject) => {
     execFile('swaks', args, { timeout: opts.timeoutMs ?? 30_000 }, (err, stdout, stderr) => {
       const transcript = `${stdout}${stderr}`;
