@@ -13,7 +13,7 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3]
 //     [--only direct,memory,kafka,raw] [--backend embedded,server]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -30,7 +30,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
-import { EVENT_COLUMNS, eventRowBinary, RowBinaryWriter, rowPieces } from '../../src/store/rowbinary.js';
+import { eventRowBinary, RowBinaryWriter, rowBinaryInsert, writeRows } from '../../src/store/rowbinary.js';
 import { StoreWriter } from '../../src/store/writer.js';
 
 const { values: args } = parseArgs({
@@ -171,20 +171,15 @@ async function rawRowBinary(ch: ClickHouse, db: string, events: MailEvent[]): Pr
   const files: string[] = [];
   for (let i = 0; i < events.length; i += 50_000) {
     const file = join(dir, `${i}.bin`);
-    writeFileSync(
+    writeRows(
       file,
-      Buffer.concat(rowPieces(events.slice(i, i + 50_000).map((e) => eventRowBinary(enc, e, 0)))),
+      events.slice(i, i + 50_000).map((e) => eventRowBinary(enc, e, 0)),
     );
     files.push(file);
   }
-  const structure = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`)
-    .join(', ')
-    .replace(/'/g, "\\'");
   const t0 = performance.now();
   for (const file of files) {
-    await ch.client.command({
-      query: `INSERT INTO ${db}.mail_events (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) SELECT * FROM file('${file}', 'RowBinary', '${structure}')`,
-    });
+    await ch.client.command({ query: rowBinaryInsert(`${db}.mail_events`, file) });
   }
   const s = (performance.now() - t0) / 1000;
   rmSync(dir, { recursive: true, force: true });

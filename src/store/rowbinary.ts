@@ -1,5 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
-import { epochMs, fallbackId, fractionEnd, isObject, RecordError, TS_RE } from './rows.js';
+import { fallbackId, fractionEnd, isObject, isoSeconds, RecordError } from './rows.js';
 
 // MailEvents as ClickHouse RowBinary rows for the embedded engine (schemas/clickhouse/
 // 002_mail_events.sql, current dialect). Parsing JSONEachRow was most of chdb's insert cost;
@@ -251,28 +252,12 @@ function ip(w: RowBinaryWriter, v: unknown): void {
   );
 }
 
-// Consecutive events mostly share their second: the last conversion is remembered.
-let lastHead = '';
-let lastTail = '';
-let lastSeconds = 0;
-
 /** ISO 8601 (no offset means UTC) or epoch ms to µs since the epoch; RecordError if it is neither. */
 export function tsMicros(value: unknown): number {
   if (typeof value === 'number' && Number.isFinite(value)) return Math.round(value * 1000);
   if (typeof value !== 'string') throw new RecordError(`ts: expected an ISO 8601 time, got ${typeof value}`);
   const end = fractionEnd(value);
-  const tail = value.slice(end);
-  if (lastHead !== '' && tail === lastTail && value.startsWith(lastHead)) {
-    return lastSeconds * 1e6 + fractionMicros(value, end);
-  }
-  const m = TS_RE.exec(value);
-  if (!m) throw new RecordError(`ts: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
-  const [, y, mo, d, h, mi, s, , off = 'Z'] = m;
-  const ms = epochMs(y!, mo!, d!, h!, mi!, s!, off, value, 'ts');
-  lastHead = value.slice(0, 19);
-  lastTail = tail;
-  lastSeconds = ms / 1000;
-  return lastSeconds * 1e6 + fractionMicros(value, end);
+  return isoSeconds(value, end, 'ts') * 1e6 + fractionMicros(value, end);
 }
 
 function fractionMicros(value: string, end: number): number {
@@ -383,4 +368,28 @@ export function rowPieces(rows: readonly RowSpan[]): Buffer[] {
     i = j;
   }
   return out;
+}
+
+/**
+ * Writes `rows` to `file` in one synchronous go: awaited pieces would each wait behind the
+ * encoding of the next batch on a busy event loop. A batch is a few tens of MB into the page cache.
+ */
+export function writeRows(file: string, rows: readonly RowSpan[]): void {
+  const pieces = rowPieces(rows);
+  writeFileSync(file, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+}
+
+const FILE_STRUCTURE = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ');
+
+/** A ClickHouse string literal. */
+function sqlString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** The INSERT that reads rows written by writeRows to `file` into `target` (`settings`: a SETTINGS clause). */
+export function rowBinaryInsert(target: string, file: string, settings = ''): string {
+  return (
+    `INSERT INTO ${target} (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) ${settings ? `${settings} ` : ''}` +
+    `SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(FILE_STRUCTURE)})`
+  );
 }

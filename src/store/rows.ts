@@ -22,7 +22,7 @@ export class RecordError extends Error {
   override name = 'RecordError';
 }
 
-export const TS_RE =
+const TS_RE =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /**
@@ -33,24 +33,20 @@ export function utcTime(value: unknown, digits: number, field: string): string {
   if (typeof value === 'number' && Number.isFinite(value)) value = new Date(value).toISOString();
   if (typeof value !== 'string')
     throw new RecordError(`${field}: expected an ISO 8601 time, got ${typeof value}`);
-  // Fast path: the same second and offset as the last conversion; only the fraction is read.
   const end = fractionEnd(value);
-  if (lastHead !== '' && value.startsWith(lastHead) && value.slice(end) === lastOff) {
-    if (digits === 0) return lastBase;
-    const frac = end > 20 ? value.slice(20, end) : '';
-    return `${lastBase}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+  const seconds = isoSeconds(value, end, field);
+  if (seconds !== lastFormatted) {
+    lastBase = new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+    lastFormatted = seconds;
   }
-  const m = TS_RE.exec(value);
-  if (!m) throw new RecordError(`${field}: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
-  const [, y, mo, d, h, mi, s, frac = '', off = 'Z'] = m;
-  const base = utcBase(y!, mo!, d!, h!, mi!, s!, off, value, field);
-  // Remember the exact text around the fraction for the fast path.
-  lastHead = value.slice(0, 19);
-  lastOff = value.slice(end);
-  return digits === 0 ? base : `${base}.${frac.padEnd(digits, '0').slice(0, digits)}`;
+  if (digits === 0) return lastBase;
+  const frac = end > 20 ? value.slice(20, end) : '';
+  return `${lastBase}.${frac.padEnd(digits, '0').slice(0, digits)}`;
 }
 
-// Consecutive events mostly share their second: remember the last conversion.
+let lastFormatted = Number.NaN;
+let lastBase = '';
+
 /** Index after `YYYY-MM-DDThh:mm:ss[.fraction]`. */
 export function fractionEnd(value: string): number {
   let i = 19;
@@ -61,43 +57,23 @@ export function fractionEnd(value: string): number {
   return i;
 }
 
-let lastKey = '';
-let lastBase = '';
+// Consecutive events mostly share their second and offset: the last conversion is remembered,
+// and only the fraction is read again.
 let lastHead = '';
-let lastOff = '';
+let lastTail = '';
+let lastSeconds = 0;
 
-function utcBase(
-  y: string,
-  mo: string,
-  d: string,
-  h: string,
-  mi: string,
-  s: string,
-  off: string,
-  value: string,
-  field: string,
-): string {
-  const key = y + mo + d + h + mi + s + off;
-  if (key === lastKey) return lastBase;
-  const ms = epochMs(y, mo, d, h, mi, s, off, value, field);
-  lastBase = new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
-  lastKey = key;
-  return lastBase;
-}
-
-/** The fields of a TS_RE match as ms since the epoch; RecordError when out of range. */
-export function epochMs(
-  y: string,
-  mo: string,
-  d: string,
-  h: string,
-  mi: string,
-  s: string,
-  off: string,
-  value: string,
-  field: string,
-): number {
-  let ms = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
+/**
+ * Whole seconds since the epoch of the ISO 8601 time `value` (no offset means UTC); `end` is
+ * fractionEnd(value). Throws RecordError naming `field` when it is not a time or out of range.
+ */
+export function isoSeconds(value: string, end: number, field: string): number {
+  const tail = value.slice(end);
+  if (lastHead !== '' && tail === lastTail && value.startsWith(lastHead)) return lastSeconds;
+  const m = TS_RE.exec(value);
+  if (!m) throw new RecordError(`${field}: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
+  const [, y, mo, d, h, mi, s, , off = 'Z'] = m;
+  let ms = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
   if (off.toUpperCase() !== 'Z') {
     const sign = off[0] === '-' ? -1 : 1;
     const digitsOnly = off.slice(1).replace(':', '');
@@ -108,15 +84,18 @@ export function epochMs(
     !Number.isFinite(ms) ||
     year < 1900 ||
     year > 2299 ||
-    +mo > 12 ||
-    +d > 31 ||
-    +h > 23 ||
-    +mi > 59 ||
-    +s > 60
+    +mo! > 12 ||
+    +d! > 31 ||
+    +h! > 23 ||
+    +mi! > 59 ||
+    +s! > 60
   ) {
     throw new RecordError(`${field}: time out of range: ${JSON.stringify(value)}`);
   }
-  return ms;
+  lastHead = value.slice(0, 19);
+  lastTail = tail;
+  lastSeconds = ms / 1000;
+  return lastSeconds;
 }
 
 /** MailEvent fields with a column of their own; anything else goes to `extra` as JSON. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, rmSync, writevSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import {
   insertSeconds,
   rowsInserted,
 } from './metrics.js';
-import { EVENT_COLUMNS, eventRowBinary, RowBinaryWriter, type RowSpan, rowPieces } from './rowbinary.js';
+import { eventRowBinary, RowBinaryWriter, type RowSpan, rowBinaryInsert, writeRows } from './rowbinary.js';
 import { decisionRow, detectionRow, eventRow, type Origin, RecordError, type Row, utcTime } from './rows.js';
 
 /** What a record is; each kind has its table. */
@@ -454,14 +454,13 @@ export class StoreWriter {
     this.scratch ??= mkdtemp(join(tmpdir(), 'mizugiwa-store-'));
     const file = join(await this.scratch, `${token}.rowbinary`);
     try {
-      // In one go, not in awaited pieces: each piece would wait behind the encoding of the next
-      // batch on a busy event loop. A batch is a few tens of MB into the page cache.
-      writeAll(file, rowPieces(rows));
+      writeRows(file, rows);
       const r = await this.ch.client.exec({
-        query:
-          `INSERT INTO ${target} (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) ` +
-          `SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1 ` +
-          `SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(FILE_STRUCTURE)})`,
+        query: rowBinaryInsert(
+          target,
+          file,
+          `SETTINGS insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1`,
+        ),
       });
       for await (const _ of r.stream) {
         // nothing: an INSERT answers with no rows
@@ -504,37 +503,6 @@ export class StoreWriter {
       if (--t.remaining === 0) t.resolve(t.result);
     }
   }
-}
-
-function writeAll(file: string, pieces: Buffer[]): void {
-  const fd = openSync(file, 'w');
-  try {
-    let total = 0;
-    for (const p of pieces) total += p.length;
-    let done = 0;
-    while (done < total) {
-      // writevSync may write less than asked; go on from where it stopped.
-      let skip = done;
-      const rest: Buffer[] = [];
-      for (const p of pieces) {
-        if (skip >= p.length) skip -= p.length;
-        else {
-          rest.push(skip > 0 ? p.subarray(skip) : p);
-          skip = 0;
-        }
-      }
-      done += writevSync(fd, rest);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const FILE_STRUCTURE = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ');
-
-/** A ClickHouse string literal. */
-function sqlString(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 function deadLetterRow(d: DeadLetter): string {

@@ -11,8 +11,10 @@ import {
   EVENT_COLUMNS,
   eventRowBinary,
   RowBinaryWriter,
+  rowBinaryInsert,
   rowPieces,
   tsMicros,
+  writeRows,
 } from '../../src/store/rowbinary.js';
 import { eventRow, RecordError } from '../../src/store/rows.js';
 import { harvestEvents, traceEvents } from './fixtures.js';
@@ -91,16 +93,12 @@ describe('mail_events as RowBinary (embedded engine)', () => {
     });
     const w = new RowBinaryWriter(64);
     // A small chunk size, so rows also cross from one chunk to the next.
-    const bytes = Buffer.concat(rowPieces(events.map((e) => eventRowBinary(w, e, now))));
     const file = join(dir, 'rows.bin');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(file, bytes);
-    const structure = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`)
-      .join(', ')
-      .replace(/'/g, "\\'");
-    await ch.client.command({
-      query: `INSERT INTO rb.b (${EVENT_COLUMNS.map(([c]) => c).join(', ')}) SELECT * FROM file('${file}', 'RowBinary', '${structure}')`,
-    });
+    writeRows(
+      file,
+      events.map((e) => eventRowBinary(w, e, now)),
+    );
+    await ch.client.command({ query: rowBinaryInsert('rb.b', file) });
     const read = async (t: string) =>
       (
         await ch.client.query({
