@@ -12,6 +12,7 @@ import { schemaOptions } from '../../src/store/schema-options.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { repoRoot } from '../services/services.js';
 import { harvestLog, mailLogEvents, parseLog } from './fixtures.js';
+import { decisionFor } from '../store/fixtures.js';
 
 // The dashboards of dashboards/: the committed JSON is what dashboards/mizugiwa.ts builds, and
 // every ClickHouse query in it (panels and variables) runs against the real schema
@@ -105,23 +106,14 @@ async function run(sql: string): Promise<Array<Record<string, unknown>>> {
   return rs.json();
 }
 
+/** A decision made a minute ago, in force for an hour. */
 function decision(target: string, over: Partial<Decision>): Decision {
   const now = Date.now();
-  return {
-    id: `dec-${target}`,
-    target,
-    action: 'tempfail',
-    reply: '450 4.7.1 Too many unknown recipients; try later',
-    detector: 'dha_source',
-    reason: 'test',
-    confidence: 0.9,
-    evidence: { counts: { user_unknown: 9 }, window_s: 600, sample_event_ids: [] },
+  return decisionFor(target, {
     created_at: new Date(now - 60_000).toISOString(),
     expires_at: new Date(now + 3_600_000).toISOString(),
-    state: 'active',
-    origin: 'dha_source',
     ...over,
-  };
+  });
 }
 
 describe('dashboards', () => {

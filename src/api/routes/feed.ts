@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { PostfixMapType } from '../../respond/postfix/access-map.js';
 import { buildFeed, type Feed, type FeedFormat, renderFeed } from '../feed.js';
 import type { ApiContext } from '../server.js';
@@ -56,6 +56,16 @@ function feedOf(ctx: ApiContext, format: FeedFormat): Promise<BuiltFeed> {
   });
 }
 
+/** A text feed (Postfix table, Sendmail access source) with its entry count in a header. */
+async function sendText(reply: FastifyReply, ctx: ApiContext, format: FeedFormat): Promise<FastifyReply> {
+  const { feed, text } = await feedOf(ctx, format);
+  return reply
+    .header('cache-control', 'no-store')
+    .header('x-mizugiwa-entries', String(feed.entries.length))
+    .type('text/plain; charset=utf-8')
+    .send(text);
+}
+
 export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Querystring: { type?: PostfixMapType } }>(
     '/feed/postfix',
@@ -69,15 +79,8 @@ export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void 
         },
       },
     },
-    async (req, reply) => {
-      const format = { kind: 'postfix', type: req.query.type ?? ctx.cfg.api.feed.postfix_type } as const;
-      const { feed, text } = await feedOf(ctx, format);
-      return reply
-        .header('cache-control', 'no-store')
-        .header('x-mizugiwa-entries', String(feed.entries.length))
-        .type('text/plain; charset=utf-8')
-        .send(text);
-    },
+    (req, reply) =>
+      sendText(reply, ctx, { kind: 'postfix', type: req.query.type ?? ctx.cfg.api.feed.postfix_type }),
   );
 
   app.get(
@@ -88,15 +91,7 @@ export function registerFeedRoutes(app: FastifyInstance, ctx: ApiContext): void 
         querystring: { type: 'object', additionalProperties: false, properties: {} },
       },
     },
-    async (_req, reply) => {
-      const format = { kind: 'sendmail' } as const;
-      const { feed, text } = await feedOf(ctx, format);
-      return reply
-        .header('cache-control', 'no-store')
-        .header('x-mizugiwa-entries', String(feed.entries.length))
-        .type('text/plain; charset=utf-8')
-        .send(text);
-    },
+    (_req, reply) => sendText(reply, ctx, { kind: 'sendmail' }),
   );
 
   app.get(
