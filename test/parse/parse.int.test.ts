@@ -8,7 +8,7 @@ import { parseStreams } from '../../src/parse/command.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { waitForLogLine } from '../services/maillog.js';
 import { loadServices } from '../services/services.js';
-import { swaks, uniqueLoopback, unknownUser } from '../services/swaks.js';
+import { probeUnknownUser, swaks, uniqueLoopback } from '../services/swaks.js';
 
 const services = loadServices('postfix', 'sendmail');
 const parse = (line: string): MailEvent => new LineParser().parse(line);
@@ -31,15 +31,7 @@ describe('parse: real Postfix', () => {
   const pf = services.postfix;
 
   it('an unknown recipient is a user_unknown reject from the client address', async () => {
-    const ip = uniqueLoopback();
-    const user = unknownUser();
-    await swaks({
-      server: pf.smtp,
-      localInterface: ip,
-      from: 'h@bot.test',
-      to: `${user}@example.test`,
-      quitAfter: 'RCPT',
-    });
+    const { client: ip, user } = await probeUnknownUser(pf.smtp, 'h@bot.test');
     const ev = parse(await waitForLogLine(pf.maillog, [`[${ip}]`, 'reject: RCPT', user]));
     expect(ev).toMatchObject({
       mta: 'postfix',
@@ -102,15 +94,7 @@ describe('parse: real Sendmail', () => {
   const sm = services.sendmail;
 
   it('an unknown recipient is a user_unknown reject; the session names the client', async () => {
-    const ip = uniqueLoopback();
-    const user = unknownUser();
-    await swaks({
-      server: sm.smtp,
-      localInterface: ip,
-      from: 'h@bot.test',
-      to: `${user}@example.test`,
-      quitAfter: 'RCPT',
-    });
+    const { client: ip, user } = await probeUnknownUser(sm.smtp, 'h@bot.test');
     const ev = parse(await waitForLogLine(sm.maillog, [`<${user}@example.test>... User unknown`]));
     expect(ev).toMatchObject({
       mta: 'sendmail',

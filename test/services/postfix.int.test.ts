@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { addAccessLine, postmap, removeAccessLine } from './access-map.js';
 import { waitForLogLine } from './maillog.js';
 import { loadServices } from './services.js';
-import { swaks, uniqueLoopback, unknownUser } from './swaks.js';
+import { probeUnknownUser, swaks, uniqueLoopback } from './swaks.js';
 
 const { postfix } = loadServices('postfix');
 const cleanups: (() => void)[] = [];
@@ -15,15 +15,7 @@ afterEach(() => {
 
 describe('postfix test instance', () => {
   it('answers an unknown local user with 550 5.1.1 and logs the reject', async () => {
-    const client = uniqueLoopback();
-    const user = unknownUser();
-    const s = await swaks({
-      server: postfix.smtp,
-      localInterface: client,
-      from: 'harvester@spam.test',
-      to: `${user}@example.test`,
-      quitAfter: 'RCPT',
-    });
+    const { client, user, session: s } = await probeUnknownUser(postfix.smtp, 'harvester@spam.test');
     expect(s.errors.join('\n')).toMatch(
       /^550 5\.1\.1 <.*>: Recipient address rejected: User unknown in local recipient table/,
     );

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { addAccessLine, makemap, removeAccessLine } from './access-map.js';
 import { waitForLogLine } from './maillog.js';
 import { loadServices } from './services.js';
-import { swaks, uniqueLoopback, unknownUser } from './swaks.js';
+import { probeUnknownUser, swaks, uniqueLoopback } from './swaks.js';
 
 const { sendmail } = loadServices('sendmail');
 const cleanups: (() => void)[] = [];
@@ -15,15 +15,7 @@ afterEach(() => {
 
 describe('sendmail test instance', () => {
   it('answers an unknown local user with 550 5.1.1 and logs it', async () => {
-    const client = uniqueLoopback();
-    const user = unknownUser();
-    const s = await swaks({
-      server: sendmail.smtp,
-      localInterface: client,
-      from: 'harvester@spam.test',
-      to: `${user}@example.test`,
-      quitAfter: 'RCPT',
-    });
+    const { client, user, session: s } = await probeUnknownUser(sendmail.smtp, 'harvester@spam.test');
     expect(s.errors).toContain(`550 5.1.1 <${user}@example.test>... User unknown`);
     const reject = await waitForLogLine(sendmail.maillog, [`<${user}@example.test>... User unknown`]);
     // RFC 3339 timestamp, host, sendmail[pid]: QUEUEID: <rcpt>... User unknown

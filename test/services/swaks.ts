@@ -54,3 +54,20 @@ export function uniqueLoopback(): string {
 export function unknownUser(prefix = 'nosuch'): string {
   return `${prefix}-${Date.now().toString(36)}-${randomInt(1e9).toString(36)}`;
 }
+
+/** One RCPT to a user nobody has, from a fresh loopback address: what a harvester does. */
+export async function probeUnknownUser(
+  server: string,
+  from: string,
+): Promise<{ client: string; user: string; session: SmtpSession }> {
+  const client = uniqueLoopback();
+  const user = unknownUser();
+  const session = await swaks({
+    server,
+    localInterface: client,
+    from,
+    to: `${user}@example.test`,
+    quitAfter: 'RCPT',
+  });
+  return { client, user, session };
+}
