@@ -86,8 +86,30 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
 }
 
-/** Called with messages of one partition, in offset order; the batch is committed after it resolves. */
-export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void>;
+/**
+ * What a handler may resolve with instead of nothing: the batch is taken, and is committed once
+ * `done` resolves. Kafka fetches and hands out the next batches meanwhile, so a handler that
+ * passes records on (the store: to ClickHouse) overlaps with the next fetch; commits still go in
+ * offset order per partition, each after its own `done` and those before it. A `done` that
+ * rejects is a failed batch: nothing from it on is committed, and the partition is read again
+ * from its first record. The memory bus waits for `done` before the next batch.
+ */
+export interface BatchTaken {
+  done: Promise<void>;
+}
+
+/**
+ * Called with messages of one partition, in offset order; the batch is committed after it
+ * resolves (or, when it resolves with a BatchTaken, after `done`).
+ */
+export type BatchHandler = (messages: BusMessage[], ctx: BatchContext) => Promise<void | BatchTaken>;
+
+/** The `done` of a handler's result; undefined for a handler that resolved with nothing. */
+export function takenDone(result: void | BatchTaken): Promise<void> | undefined {
+  return result !== null && typeof result === 'object' && result.done instanceof Promise
+    ? result.done
+    : undefined;
+}
 
 export interface Consumer {
   /**

@@ -1,12 +1,13 @@
 import type { EachBatchPayload, Consumer as KafkaJsConsumer, KafkaMessage } from 'kafkajs';
 import type { Logger } from '../log/logger.js';
-import type {
-  BatchContext,
-  BatchHandler,
-  BusMessage,
-  Consumer,
-  ConsumerOptions,
-  TopicPartition,
+import {
+  type BatchContext,
+  type BatchHandler,
+  type BusMessage,
+  type Consumer,
+  type ConsumerOptions,
+  type TopicPartition,
+  takenDone,
 } from './bus.js';
 import { consumedRecords, consumerLag, handlerErrors } from './metrics.js';
 import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.js';
@@ -24,6 +25,10 @@ export class KafkaConsumer implements Consumer {
   private running = false;
   private closing: Promise<void> | undefined;
   private readonly stop = new AbortController();
+  /** Per topic/partition: the commit of the last batch handed out (commits chain in offset order). */
+  private readonly commits = new Map<string, Promise<void>>();
+  /** Per topic/partition: the first offset of a taken batch that failed; nothing commits past it. */
+  private readonly broken = new Map<string, bigint>();
 
   constructor(
     private readonly kc: KafkaJsConsumer,
@@ -86,9 +91,9 @@ export class KafkaConsumer implements Consumer {
     });
     await this.kc.run({
       eachBatchAutoResolve: false,
-      autoCommit: true,
-      // With a threshold of 1, commitOffsetsIfNecessary() commits whatever is resolved, right away.
-      autoCommitThreshold: 1,
+      // Every commit is explicit (see commitInOrder): kafkajs would otherwise commit what is
+      // resolved, and a taken batch is resolved (so fetching goes on) before it is done.
+      autoCommit: false,
       partitionsConsumedConcurrently: this.concurrency,
       eachBatch: (payload) => this.onBatch(handler, payload),
     });
@@ -103,6 +108,10 @@ export class KafkaConsumer implements Consumer {
     this.closing ??= (async () => {
       this.stop.abort();
       try {
+        // Fetch nothing more, let the taken batches finish and commit, then leave the group.
+        const topics = [...new Set(this.opts.topics)].map((topic) => ({ topic }));
+        if (this.running) this.kc.pause(topics);
+        await Promise.allSettled([...this.commits.values()]);
         await this.kc.disconnect();
       } finally {
         this.assigned = [];
@@ -116,7 +125,7 @@ export class KafkaConsumer implements Consumer {
   private stopListening: () => void = () => {};
 
   private async onBatch(handler: BatchHandler, payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const messages = batch.messages.map((m) => toBusMessage(topic, partition, m));
@@ -134,10 +143,11 @@ export class KafkaConsumer implements Consumer {
         }
       },
     };
+    let done: Promise<void> | undefined;
     for (let attempt = 1; ; attempt++) {
       if (gone()) return;
       try {
-        await handler(messages, ctx);
+        done = takenDone(await handler(messages, ctx));
         break;
       } catch (err) {
         // A failed heartbeat (rebalance, lost membership) is kafkajs' to handle: it rejoins.
@@ -161,8 +171,10 @@ export class KafkaConsumer implements Consumer {
       }
     }
     const last = batch.messages[batch.messages.length - 1]!;
+    // The next fetch starts after this batch; the commit waits for it to be done.
     resolveOffset(last.offset);
-    await commitOffsetsIfNecessary();
+    const committed = this.commitInOrder(topic, partition, messages[0]!.offset, last.offset, done);
+    if (!done) await committed;
     consumedRecords.inc({ bus: 'kafka', topic, group: this.opts.groupId }, messages.length);
     const lag = Number(batch.highWatermark) - Number(last.offset) - 1;
     if (Number.isFinite(lag)) {
@@ -171,6 +183,63 @@ export class KafkaConsumer implements Consumer {
         Math.max(0, lag),
       );
     }
+  }
+
+  /**
+   * Commits `first..last` of a partition once `done` (if any) and every batch of the partition
+   * taken before it are done. A batch whose `done` rejects breaks the chain: nothing of the
+   * partition is committed until it is delivered again from that batch's first record (the
+   * consumer seeks back to it), so a later batch that succeeds cannot commit past it.
+   */
+  private commitInOrder(
+    topic: string,
+    partition: number,
+    first: string,
+    last: string,
+    done: Promise<void> | undefined,
+  ): Promise<void> {
+    const key = `${topic}\u0000${partition}`;
+    const broken = this.broken.get(key);
+    if (broken !== undefined) {
+      if (BigInt(first) > broken) return Promise.resolve(); // taken before the seek took effect
+      this.broken.delete(key);
+      this.commits.delete(key);
+    }
+    const before = this.commits.get(key) ?? Promise.resolve();
+    const next = (async () => {
+      // A failed commit before this one is covered by this one; a failed batch sets `broken`.
+      await before.catch(() => {});
+      if (done) {
+        try {
+          await done;
+        } catch (err) {
+          if (!this.broken.has(key)) {
+            this.broken.set(key, BigInt(first));
+            handlerErrors.inc({ bus: 'kafka', topic, group: this.opts.groupId });
+            if (!this.stop.signal.aborted) {
+              this.log.warn(
+                { err, topic, partition, group: this.opts.groupId, offset: first },
+                'batch failed after it was taken; the partition is read again from its first record',
+              );
+              this.kc.seek({ topic, partition, offset: first });
+            }
+          }
+          throw err;
+        }
+      }
+      if (this.broken.has(key)) return; // an earlier batch failed: it all comes again
+      await this.kc.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+    })();
+    next.catch(() => {});
+    this.commits.set(key, next);
+    if (done) {
+      // Forget a settled tail so the map holds only partitions with batches in flight.
+      next.then(
+        () => this.commits.get(key) === next && this.commits.delete(key),
+        () => {},
+      );
+    }
+    return next;
   }
 
   /** Sleeps `ms` in slices, heartbeating so the group keeps this member; ends early on close or rebalance. */

@@ -4,7 +4,7 @@ import { createLogger } from '../log/logger.js';
 import { kafkajsClient } from './kafka.js';
 import type { FromThread, ThreadData, ToThread } from './kafka-thread-wire.js';
 import { unpackTopic } from './kafka-thread-wire.js';
-import { openTransport, type OutMessage, type ProduceTransport } from './kafka-transport.js';
+import { type OutMessage, openTransport, type ProduceTransport } from './kafka-transport.js';
 
 const port = parentPort!;
 const { cfg, spec, logLevel } = workerData as ThreadData;

@@ -1,5 +1,11 @@
 import type { Logger } from '../log/logger.js';
-import type { BatchContext, BatchHandler, BusMessage, TopicPartition } from './bus.js';
+import {
+  type BatchContext,
+  type BatchHandler,
+  type BusMessage,
+  type TopicPartition,
+  takenDone,
+} from './bus.js';
 import type { GroupCursor, MemoryTopic, StoredRecord } from './memory-log.js';
 import { consumedRecords, handlerErrors } from './metrics.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
@@ -207,7 +213,8 @@ class PartitionLoop {
         const ctx: BatchContext = { topic: topic.name, partition, heartbeat: () => Promise.resolve() };
         let ok = true;
         try {
-          await owner.handler(this.messages(batch), ctx);
+          const done = takenDone(await owner.handler(this.messages(batch), ctx));
+          if (done) await done;
         } catch (err) {
           ok = false;
           failures++;

@@ -247,6 +247,56 @@ export function defineBusContract(makeBus: () => Promise<Bus>, opts: ContractOpt
     await vi.waitFor(() => expect(got.values()).toEqual(['v0', 'v1', 'v2']), wait);
   });
 
+  it('a taken batch is committed after its done: a done that rejects brings the batch again; Kafka hands out the next batch meanwhile', async () => {
+    const topic = unique('taken');
+    const groupId = unique('g');
+    await bus.ensureTopics([{ topic, partitions: 1 }]);
+    const deliveries: { values: string[]; settle: (err?: Error) => void }[] = [];
+    const c = await consume({ groupId, topics: [topic], fromBeginning: true }, async (messages) => {
+      let settle!: (err?: Error) => void;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+      deliveries.push({ values: messages.map((m) => m.value!.toString()), settle });
+      return { done };
+    });
+    await send(
+      topic,
+      [0, 1, 2].map((i) => ({ key: 'k', value: `a${i}` })),
+    );
+    await vi.waitFor(() => expect(deliveries).toHaveLength(1), wait);
+    expect(deliveries[0]!.values).toEqual(['a0', 'a1', 'a2']);
+    await send(topic, [{ key: 'k', value: 'b0' }]);
+    if (bus.kind === 'kafka') {
+      // Taken: the next batch comes while the first is not done.
+      await vi.waitFor(() => expect(deliveries).toHaveLength(2), wait);
+      expect(deliveries[1]!.values).toEqual(['b0']);
+      deliveries[1]!.settle(); // done, but behind a batch that is not: not committed on its own
+    } else {
+      // The memory bus waits for done before the next batch.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(deliveries).toHaveLength(1);
+    }
+    const before = deliveries.length;
+    deliveries[0]!.settle(new Error('simulated: the batch could not be stored'));
+    // Failed after it was taken: the partition is read again from that batch's first record.
+    await vi.waitFor(() => {
+      expect(deliveries.length).toBeGreaterThan(before);
+      expect(deliveries[before]!.values[0]).toBe('a0');
+    }, wait);
+    await vi.waitFor(() => {
+      for (const d of deliveries.slice(before)) d.settle();
+      expect(deliveries.slice(before).flatMap((d) => d.values)).toEqual(['a0', 'a1', 'a2', 'b0']);
+    }, wait);
+    await c.close();
+    // Everything was done in the end, so committed: the group starts after b0.
+    const again = new Collector();
+    await consume({ groupId, topics: [topic], fromBeginning: true }, again.handler);
+    await send(topic, [{ key: 'k', value: 'after' }]);
+    await vi.waitFor(() => expect(again.values()).toContain('after'), wait);
+    expect(again.values()).toEqual(['after']);
+  });
+
   it('a partition taken away while its batch is being retried goes to the new owner from the uncommitted record', async () => {
     const topic = unique('handover');
     const groupId = unique('g');
