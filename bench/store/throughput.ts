@@ -2,7 +2,10 @@
 // into ClickHouse with the production schema (skip indexes, codecs, four rollup views):
 //   direct  : StoreWriter.write() in-process (what `mizugiwa run` does over the memory bus)
 //   memory  : memory bus -> StoreConsumer -> StoreWriter
-//   kafka   : Kafka topic (pre-filled) -> StoreConsumer -> StoreWriter (`mizugiwa store`)
+//   consume : the same Kafka topic through the same bus consumer into a handler that only counts:
+//             what the bus can hand any store here (the ceiling of the kafka path)
+//   kafka   : Kafka topic (pre-filled as the shipper fills it) -> StoreConsumer -> StoreWriter
+//             (`mizugiwa store`); timed from the consumer's start, CPU counted from there
 //   raw     : the ceiling: rows serialized beforehand, 50k per INSERT, same table (embedded:
 //             RowBinary files read by file(), as the writer sends them; server: JSONEachRow)
 // against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
@@ -11,14 +14,16 @@
 // all threads: for the embedded engine that includes ClickHouse itself), which a machine shared
 // with other work distorts far less than wall time.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3]
-//     [--only direct,memory,kafka,raw] [--backend embedded,server]
+//   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3] [--warmup 1]
+//     [--only raw,direct,memory,consume,kafka] [--backend embedded,server]
+// Each scenario runs --warmup times unmeasured first: the engine's allocator and the JIT warm up
+// as in a store that has been running (the first runs in a process were up to 2x slower).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { Bus } from '../../src/bus/bus.js';
+import type { Bus, Producer } from '../../src/bus/bus.js';
 import { createBus } from '../../src/bus/create.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
@@ -28,6 +33,7 @@ import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { createLogger } from '../../src/log/logger.js';
 import { LineParser } from '../../src/parse/parser.js';
+import { eventKey } from '../../src/ship/shipper.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
 import { eventRowBinary, RowBinaryWriter, rowBinaryInsert, writeRows } from '../../src/store/rowbinary.js';
@@ -37,12 +43,14 @@ const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '200000' },
     runs: { type: 'string', default: '3' },
-    only: { type: 'string', default: 'direct,memory,kafka,raw' },
+    warmup: { type: 'string', default: '1' },
+    only: { type: 'string', default: 'raw,direct,memory,consume,kafka' },
     backend: { type: 'string', default: 'embedded,server' },
   },
 });
 const N = Number(args.events);
 const RUNS = Number(args.runs);
+const WARMUP = Number(args.warmup);
 const ONLY = new Set(args.only!.split(','));
 const BACKENDS = args.backend!.split(',');
 createLogger({ level: 'warn' });
@@ -186,6 +194,55 @@ async function rawRowBinary(ch: ClickHouse, db: string, events: MailEvent[]): Pr
   return s;
 }
 
+/** As the shipper sends events: keyed by client (else message, else host), JSON bytes, gzip level 1. */
+async function fillTopic(bus: Bus, p: Producer, topic: string, events: MailEvent[]): Promise<void> {
+  await bus.ensureTopics([{ topic, partitions: 4 }]);
+  for (let i = 0; i < events.length; i += CHUNK) {
+    await p.send(
+      topic,
+      events
+        .slice(i, i + CHUNK)
+        .map((e) => ({ key: eventKey(e, e.host ?? ''), value: Buffer.from(JSON.stringify(e)) })),
+    );
+  }
+}
+
+/**
+ * The consuming side alone, as the store is fed (same consumer settings), with a handler that
+ * only counts: the most the bus can hand to any store on this machine.
+ */
+async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<number> {
+  const topic = `bench.store.${tag}.consume`;
+  const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
+  await fillTopic(bus, p, topic, events);
+  await p.close();
+  let n = 0;
+  let all!: () => void;
+  const done = new Promise<void>((r) => {
+    all = r;
+  });
+  const c = await bus.consumer({
+    groupId: `bench-${tag}`,
+    topics: [topic],
+    fromBeginning: true,
+    partitionsConsumedConcurrently: storeCfg.concurrency,
+    fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
+  });
+  cpuFrom = process.cpuUsage();
+  const t0 = performance.now();
+  await c.run(async (messages) => {
+    n += messages.length;
+    if (n >= events.length) all();
+  });
+  await done;
+  const s = (performance.now() - t0) / 1000;
+  await c.close();
+  return s;
+}
+
+/** Where a scenario's CPU count starts when not at its beginning (Kafka: after the topic is filled). */
+let cpuFrom: NodeJS.CpuUsage | undefined;
+
 async function viaBus(
   ch: ClickHouse,
   db: string,
@@ -198,26 +255,20 @@ async function viaBus(
     detections: `bench.store.${tag}.det`,
     decisions: `bench.store.${tag}.dec`,
   });
-  await bus.ensureTopics([{ topic: topics.events, partitions: 4 }]);
-  const p = await bus.producer({ lingerMs: 5 });
-  const fill = async () => {
-    for (let i = 0; i < events.length; i += CHUNK) {
-      await p.send(
-        topics.events,
-        events.slice(i, i + CHUNK).map((e) => ({ key: e.client_ip ?? null, value: JSON.stringify(e) })),
-      );
-    }
-  };
+  const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
+  const fill = () => fillTopic(bus, p, topics.events, events);
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
   const consumer = new StoreConsumer(bus, w, {
     groupId: `bench-${tag}`,
     topics,
     concurrency: storeCfg.concurrency,
+    fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
   });
   let t0: number;
   if (bus.kind === 'kafka') {
     // Topic filled first: the figure is the store's consume + insert rate, not the producer's.
     await fill();
+    cpuFrom = process.cpuUsage();
     t0 = performance.now();
     await consumer.start();
   } else {
@@ -312,6 +363,18 @@ async function main(): Promise<void> {
           }
         },
       ]);
+    if (ONLY.has('consume') && services.kafka)
+      scenarios.push([
+        'kafka consume only',
+        async (_db, r) => {
+          const bus = (await kafkaBus())!;
+          try {
+            return await consumeOnly(events, bus, `${Date.now().toString(36)}${r}`);
+          } finally {
+            await bus.close();
+          }
+        },
+      ]);
     if (ONLY.has('kafka') && services.kafka)
       scenarios.push([
         'kafka -> store',
@@ -328,14 +391,20 @@ async function main(): Promise<void> {
       const rates: number[] = [];
       const perCpu: number[] = [];
       let bytes: { compressed: number; uncompressed: number } | undefined;
-      for (let r = 0; r < RUNS; r++) {
-        const db = `mz_bench_${r}`;
+      for (let r = -WARMUP; r < RUNS; r++) {
+        const db = `mz_bench_${r < 0 ? `w${-r}` : r}`;
         await fresh(ch, db);
+        if (r < 0) {
+          await fn(db, r);
+          await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+          continue;
+        }
+        cpuFrom = undefined;
         const cpu0 = process.cpuUsage();
         const s = await fn(db, r);
-        const cpu = process.cpuUsage(cpu0);
+        const cpu = process.cpuUsage(cpuFrom ?? cpu0);
         perCpu.push(N / ((cpu.user + cpu.system) / 1e6));
-        const stored = await count(ch, db);
+        const stored = name.includes('consume only') ? N : await count(ch, db);
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
         rates.push(N / s);
         if (r === RUNS - 1 && name.startsWith('StoreWriter')) bytes = await bytesPerEvent(ch, db);

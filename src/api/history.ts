@@ -1,6 +1,6 @@
 import type { ClickHouse } from '../clickhouse/client.js';
-import { isoTime } from '../store/queries.js';
 import { ipRange } from '../store/ip-range.js';
+import { isoTime } from '../store/queries.js';
 import { utcTime } from '../store/rows.js';
 
 // Decisions made in a time range with how each ended: for forensics ("who was blocked, when,

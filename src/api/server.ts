@@ -1,18 +1,19 @@
 import { join } from 'node:path';
+import swagger from '@fastify/swagger';
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
-import swagger from '@fastify/swagger';
 import type { Bus, Producer } from '../bus/bus.js';
 import type { ClickHouse } from '../clickhouse/client.js';
 import type { Config } from '../config/config.js';
 import { type Logger, logger } from '../log/logger.js';
 import { RecordError } from '../store/rows.js';
 import { type Operator, TokenTable } from './auth.js';
+import { InputError, UnavailableError } from './errors.js';
 import { requestSeconds, requestsTotal } from './metrics.js';
 import { OperatorError } from './operator.js';
 import { registerDecisionRoutes } from './routes/decisions.js';
@@ -21,7 +22,6 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerSourceRoutes } from './routes/source.js';
 import { registerWhitelistRoutes } from './routes/whitelist.js';
-import { InputError, UnavailableError } from './errors.js';
 import { followWhitelist, Whitelist, WhitelistError } from './whitelist.js';
 
 // The HTTP API: fastify with a JSON schema on every route (a malformed request is a 400 that

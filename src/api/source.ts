@@ -1,6 +1,6 @@
 import type { ClickHouse } from '../clickhouse/client.js';
-import { isoTime } from '../store/queries.js';
 import { ipRange } from '../store/ip-range.js';
+import { isoTime } from '../store/queries.js';
 import { utcTime } from '../store/rows.js';
 
 // One client address at a glance, the first question in an incident ("who is 198.51.100.7?"):
@@ -39,7 +39,7 @@ export async function sourceActivity(
   const rs = await ch.client.query({
     query: `SELECT sum(events) AS ev, sum(connects) AS co, sum(messages) AS me, sum(rejects) AS re,
               sum(user_unknown) AS uu, sum(auth_failures) AS af, sum(null_sender) AS ns,
-              min(minute) AS first, max(minute) AS last, count() AS minutes
+              min(minute) AS first, max(minute) AS last, uniqExact(minute) AS minutes
             FROM ${ch.database}.rollup_source_1m
             WHERE client_ip = toIPv6({ip:String})
               AND minute >= toStartOfMinute({from:DateTime('UTC')}) AND minute <= {to:DateTime('UTC')}`,

@@ -1,8 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Bus, Consumer, Producer } from '../bus/bus.js';
 import type { Logger } from '../log/logger.js';
 import { overlaps, parseTarget, type Target } from '../respond/target.js';

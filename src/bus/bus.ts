@@ -75,6 +75,11 @@ export interface ConsumerOptions {
    * is never called concurrently, as with kafkajs' default).
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Kafka: most bytes one fetch brings per partition, for this consumer (default: the bus'
+   * `fetch_max_bytes_per_partition`). The memory bus ignores it.
+   */
+  fetchMaxBytesPerPartition?: number;
   /** Backoff before a batch whose handler threw is delivered again (doubling from initialMs up to maxMs). */
   retry?: { initialMs?: number; maxMs?: number };
 }

@@ -224,7 +224,7 @@ export class KafkaBus implements Bus {
       sessionTimeout: this.opts.sessionTimeoutMs,
       heartbeatInterval: this.opts.heartbeatIntervalMs,
       maxWaitTimeInMs: this.opts.maxWaitTimeMs,
-      maxBytesPerPartition: this.opts.fetchMaxBytesPerPartition,
+      maxBytesPerPartition: copts.fetchMaxBytesPerPartition ?? this.opts.fetchMaxBytesPerPartition,
       maxBytes: this.opts.fetchMaxBytes,
       allowAutoTopicCreation: true,
     });

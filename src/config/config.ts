@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { apiSchema } from '../api/config.js';
 import { detectSchema } from '../detect/config.js';
-import { storeSchema } from '../store/config.js';
 import { respondSchema } from '../respond/config.js';
 import { runSchema } from '../run/config.js';
 import { shipSchema } from '../ship/config.js';
+import { storeSchema } from '../store/config.js';
 import { coreShape } from './schema.js';
 
 // Component sections register here (one line each).

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { BusMessage, Bus, BusRecord, Consumer, Producer } from '../bus/bus.js';
+import type { Bus, BusMessage, BusRecord, Consumer, Producer } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Decision, Detection } from '../decision/decision.js';
 import { type Logger, logger } from '../log/logger.js';

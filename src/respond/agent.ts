@@ -6,7 +6,7 @@ import { DEFAULT_MAP_PATH, type RespondConfig } from './config.js';
 import type { Entry } from './entry.js';
 import { ExpiryTimer } from './expiry.js';
 import type { AccessMap } from './map-file.js';
-import { respondMetrics, type RespondMetrics } from './metrics.js';
+import { type RespondMetrics, respondMetrics } from './metrics.js';
 import { createPostfixMap } from './postfix/access-map.js';
 import { check, parseTargets, type Refusal, type Rule, type SafetyContext } from './safety.js';
 import { createSendmailMap } from './sendmail/access-db.js';

@@ -7,8 +7,8 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
 import { mapPathOf } from './agent.js';
-import { loadState } from './state.js';
 import { consumeDecisions, groupIdOf, responderFromConfig } from './start.js';
+import { loadState } from './state.js';
 
 interface RespondOptions {
   config: string;

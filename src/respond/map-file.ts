@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { chown, chmod, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Entry } from './entry.js';
 import { compareEntries } from './entry.js';

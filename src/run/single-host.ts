@@ -1,3 +1,5 @@
+import type { RunningApi } from '../api/start.js';
+import { startApi } from '../api/start.js';
 import type { Bus, Producer } from '../bus/bus.js';
 import { createBus } from '../bus/create.js';
 import { type ClickHouse, openClickHouse } from '../clickhouse/client.js';
@@ -9,9 +11,7 @@ import { type Logger, logger } from '../log/logger.js';
 import type { Responder } from '../respond/agent.js';
 import { consumeDecisions, responderFromConfig } from '../respond/start.js';
 import type { Shipper } from '../ship/shipper.js';
-import { shipperFromConfig, shipProducer } from '../ship/start.js';
-import type { RunningApi } from '../api/start.js';
-import { startApi } from '../api/start.js';
+import { shipProducer, shipperFromConfig } from '../ship/start.js';
 import { StoreConsumer } from '../store/consumer.js';
 import { schemaOptions } from '../store/schema-options.js';
 import { StoreWriter } from '../store/writer.js';

@@ -8,7 +8,7 @@ import { createLogger } from '../log/logger.js';
 import { serveMetrics } from '../metrics/registry.js';
 import { CheckpointError, readCheckpoint } from './checkpoint.js';
 import type { Shipper } from './shipper.js';
-import { checkpointPathOf, shipperFromConfig, shipProducer } from './start.js';
+import { checkpointPathOf, shipProducer, shipperFromConfig } from './start.js';
 
 export function registerShipCommand(program: Command): void {
   program

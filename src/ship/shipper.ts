@@ -8,7 +8,7 @@ import { TRUNCATION_MARKER } from '../parse/parser.js';
 import { type CheckpointEntry, CheckpointError, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { ShipConfig } from './config.js';
 import { discover, rotatedSiblings, watchDirs } from './discovery.js';
-import { type Fingerprint, eventId, hashBytes } from './identity.js';
+import { eventId, type Fingerprint, hashBytes } from './identity.js';
 import type { Line } from './lines.js';
 import * as m from './metrics.js';
 import { type Segment, Sender } from './sender.js';
@@ -719,9 +719,7 @@ export class Shipper {
 
   /** A line leaves the client join: keyed, encoded and put into a batch. */
   private readonly release = (ev: MailEvent, h: HeldLine): void => {
-    const host = this.opts.host;
-    const key =
-      ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host));
+    const key = eventKey(ev, this.opts.host);
     // Bytes now: the text dies young, and what waits for the acknowledgement lies off the heap.
     const value = Buffer.from(JSON.stringify(ev), 'utf8');
     const record: BusRecord = { key, value };
@@ -896,4 +894,14 @@ function cutEvent(ev: MailEvent): MailEvent {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((res) => setTimeout(res, ms));
+}
+
+/**
+ * The bus key of an event: its client (one client's events stay in order on one partition),
+ * else its message on its host, else its host.
+ */
+export function eventKey(ev: MailEvent, host: string): string {
+  return (
+    ev.client_ip ?? (ev.queue_id !== undefined ? `${ev.host ?? host}:${ev.queue_id}` : (ev.host ?? host))
+  );
 }

@@ -41,6 +41,7 @@ export function registerStoreCommand(program: Command): void {
           groupId: cfg.store.group_id,
           topics: cfg.bus.topics,
           concurrency: cfg.store.concurrency,
+          fetchMaxBytesPerPartition: cfg.store.fetch_max_bytes_per_partition,
         });
         const metrics = cfg.metrics.listen ? await serveMetrics(cfg.metrics.listen) : undefined;
         await consumer.start();

@@ -47,15 +47,21 @@ export const storeSchema = z
       .min(1)
       .default(200_000)
       .describe('backpressure: writers wait while this many rows are buffered or in flight'),
+    fetch_max_bytes_per_partition: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024)
+      .describe(
+        'most bytes one Kafka fetch of the store brings per partition (overrides the bus setting for the ' +
+          'store): a smaller fetch is decoded while the previous one is inserted',
+      ),
     concurrency: z
       .number()
       .int()
       .min(1)
       .default(8)
-      .describe(
-        'bus partitions handled at the same time; their records share inserts (an insert holds up to ' +
-          'about concurrency x the bus batch size, since a batch is committed only once stored)',
-      ),
+      .describe('bus partitions handled at the same time; their records share inserts'),
     retry_initial_ms: z
       .number()
       .int()

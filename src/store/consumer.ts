@@ -1,4 +1,4 @@
-import type { BatchContext, Bus, BusMessage, Consumer } from '../bus/bus.js';
+import type { BatchContext, BatchTaken, Bus, BusMessage, Consumer } from '../bus/bus.js';
 import { logger } from '../log/logger.js';
 import { lagSeconds } from './metrics.js';
 import type { Origin } from './rows.js';
@@ -17,12 +17,11 @@ export interface StoreConsumerOptions {
   fromBeginning?: boolean;
   /** Partitions handed to the handler at the same time; their rows share batches. */
   concurrency?: number;
+  /** Kafka: most bytes one fetch brings per partition (default: the bus setting). */
+  fetchMaxBytesPerPartition?: number;
   /** How often a handler waiting for ClickHouse heartbeats the group. */
   heartbeatMs?: number;
 }
-
-/** Longest text of an undecodable message kept in dead_letters. */
-const MAX_DEAD_LETTER_BYTES = 1 << 20;
 
 /**
  * The bus side of `mizugiwa store`: consumes events, detections and decisions and hands them to
@@ -35,7 +34,7 @@ export class StoreConsumer {
   private consumer: Consumer | undefined;
   private readonly kindOf = new Map<string, RecordKind>();
   private readonly log = logger('store');
-  /** Handlers running right now, and how many of them wait for the writer. */
+  /** Batches taken and not yet stored, and how many of them are with the writer (not being decoded). */
   private active = 0;
   private waiting = 0;
   /** Rejected by stop(): handlers still waiting give up, uncommitted (the records come again). */
@@ -68,6 +67,7 @@ export class StoreConsumer {
       topics: [topics.events, topics.detections, topics.decisions],
       fromBeginning: this.opts.fromBeginning ?? true,
       partitionsConsumedConcurrently: this.opts.concurrency ?? 4,
+      fetchMaxBytesPerPartition: this.opts.fetchMaxBytesPerPartition,
     });
     await this.consumer.run((messages, ctx) => this.handle(messages, ctx));
     this.log.info({ group: this.opts.groupId, topics }, 'store consuming');
@@ -90,19 +90,15 @@ export class StoreConsumer {
     this.consumer = undefined;
   }
 
-  private async handle(messages: BusMessage[], ctx: BatchContext): Promise<void> {
-    this.active++;
-    try {
-      await this.store(messages, ctx);
-    } finally {
-      this.active--;
-    }
-  }
-
-  private async store(messages: BusMessage[], ctx: BatchContext): Promise<void> {
+  /**
+   * Hands a batch to the writer and resolves once it is taken (encoded, with room in the
+   * buffer), with `done` for when every record is stored: the bus fetches the next batch while
+   * this one is inserted, and commits it after `done`.
+   */
+  private async handle(messages: BusMessage[], ctx: BatchContext): Promise<BatchTaken | undefined> {
     const kind = this.kindOf.get(ctx.topic);
-    if (kind === undefined || messages.length === 0) return;
-    const records: unknown[] = [];
+    if (kind === undefined || messages.length === 0) return undefined;
+    const records: Buffer[] = [];
     const origins: Origin[] = [];
     const bad: DeadLetter[] = [];
     for (const m of messages) {
@@ -119,36 +115,45 @@ export class StoreConsumer {
           bad.push({ source: kind, error: 'empty message (tombstone)', record: '', origin });
         continue;
       }
-      const text = m.value.toString('utf8');
-      try {
-        records.push(JSON.parse(text));
-        origins.push(origin);
-      } catch (err) {
-        bad.push({
-          source: kind,
-          error: `not JSON: ${(err as Error).message}`,
-          record: text.length > MAX_DEAD_LETTER_BYTES ? text.slice(0, MAX_DEAD_LETTER_BYTES) : text,
-          origin,
-        });
-      }
+      // The JSON text as it came: the writer decodes it (MailEvents straight into their rows).
+      records.push(m.value);
+      origins.push(origin);
     }
+    // Waiting for room in the writer's buffer (ClickHouse slow or away) can take long.
     const heartbeat = setInterval(() => {
       ctx.heartbeat().catch(() => {});
     }, this.opts.heartbeatMs ?? 3000);
-    this.waiting++;
+    this.active++;
+    let taken: { stored: Promise<unknown> };
     try {
-      const stored = Promise.all([this.writer.write(kind, records, origins), this.writer.deadLetter(bad)]);
-      // When every handler running is waiting for the writer, no more rows come until a flush
-      // (the bus hands out the next batches only once these are done): send now rather than
-      // after idle_flush_ms. While that insert runs, the rows of handlers arriving meanwhile
-      // gather into the next one.
-      if (this.waiting >= this.active) this.writer.sendNow();
-      await (this.stopping ? Promise.race([stored, this.stopping]) : stored);
-    } finally {
-      this.waiting--;
+      taken = await this.stoppable(this.writer.accept(kind, records, origins));
+    } catch (err) {
+      this.active--;
       clearInterval(heartbeat);
+      throw err;
     }
-    const last = messages[messages.length - 1]!;
-    lagSeconds.set({ topic: ctx.topic }, Math.max(0, (Date.now() - last.timestamp) / 1000));
+    clearInterval(heartbeat);
+    this.waiting++;
+    const stored = Promise.all([taken.stored, this.writer.deadLetter(bad)]);
+    // When every batch taken is waiting for the writer, none is being decoded: no more rows
+    // come before the next fetch, so send now rather than after idle_flush_ms. While that insert
+    // runs, the rows of batches arriving meanwhile gather into the next one.
+    if (this.waiting >= this.active) this.writer.sendNow();
+    const done = this.stoppable(stored).then(() => {
+      const last = messages[messages.length - 1]!;
+      lagSeconds.set({ topic: ctx.topic }, Math.max(0, (Date.now() - last.timestamp) / 1000));
+    });
+    done
+      .finally(() => {
+        this.waiting--;
+        this.active--;
+      })
+      .catch(() => {});
+    return { done };
+  }
+
+  /** `p`, or the stop() deadline's rejection if that comes first. */
+  private stoppable<T>(p: Promise<T>): Promise<T> {
+    return this.stopping ? Promise.race([p, this.stopping]) : p;
   }
 }

@@ -185,6 +185,83 @@ export class RowBinaryWriter {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
+
+  /**
+   * A non-negative integer (below 2^64, exact below 2^53) as `size` (2, 4 or 8) little-endian
+   * bytes: what u16 / u32 / u64 write, for values already checked (no Buffer range checks).
+   */
+  uintLE(n: number, size: number): void {
+    this.room(size);
+    const buf = this.buf;
+    let p = this.pos;
+    const lo = n % 0x1_0000_0000;
+    buf[p++] = lo;
+    buf[p++] = lo >>> 8;
+    if (size > 2) {
+      buf[p++] = lo >>> 16;
+      buf[p++] = lo >>> 24;
+      if (size > 4) {
+        const hi = Math.floor(n / 0x1_0000_0000);
+        buf[p++] = hi;
+        buf[p++] = hi >>> 8;
+        buf[p++] = hi >>> 16;
+        buf[p++] = hi >>> 24;
+      }
+    }
+    this.pos = p;
+  }
+
+  /** Bytes start..end of `src`. */
+  copy(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.room(n);
+    copyBytes(src, start, end, this.buf, this.pos);
+    this.pos += n;
+  }
+
+  /** Bytes start..end of `src`, valid UTF-8, as a String. */
+  utf8(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n >= 0x80) this.varUInt(n);
+    this.room(n + 1);
+    if (n < 0x80) this.buf[this.pos++] = n;
+    copyBytes(src, start, end, this.buf, this.pos);
+    this.pos += n;
+  }
+
+  /** Where the next byte goes, counted from the start of the row (room() may move the row). */
+  offset(): number {
+    return this.pos - this.rowAt;
+  }
+
+  /**
+   * Writes `n` as VarUInt at row offset `at`, where one byte was left for it: for a length known
+   * only once what follows is written. A longer VarUInt moves the bytes after it.
+   */
+  patchVarUInt(at: number, n: number): void {
+    if (n < 0x80) {
+      this.buf[this.rowAt + at] = n;
+      return;
+    }
+    let extra = 0;
+    for (let x = n; x >= 0x80; x = Math.floor(x / 128)) extra++;
+    this.room(extra);
+    let p = this.rowAt + at;
+    this.buf.copyWithin(p + 1 + extra, p + 1, this.pos);
+    this.pos += extra;
+    while (n >= 0x80) {
+      this.buf[p++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.buf[p] = n;
+  }
+}
+
+/** Copies src[start..end) to dst at `at`; short runs by hand, for which set() and a view cost more. */
+function copyBytes(src: Uint8Array, start: number, end: number, dst: Buffer, at: number): void {
+  if (end - start < 64) {
+    for (let i = start; i < end; i++) dst[at++] = src[i]!;
+  } else dst.set(src.subarray(start, end), at);
 }
 
 function str(v: unknown, k: string): string {
@@ -218,7 +295,8 @@ const V4_MAPPED = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
 const NO_ADDRESS = new Uint8Array(16);
 const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-function ip(w: RowBinaryWriter, v: unknown): void {
+/** `v` as a client_ip IPv6 column (IPv4 mapped, `IPv6:` prefix dropped); RecordError if it is no address. */
+export function clientIp(w: RowBinaryWriter, v: unknown): void {
   if (v === undefined || v === null || v === '') {
     w.bytes(NO_ADDRESS);
     return;
@@ -303,7 +381,7 @@ export function eventRowBinary(w: RowBinaryWriter, e: unknown, now: number): Row
     w.string(kind);
     w.string(str(v[I.reason], 'reason'));
     w.string(str(v[I.command], 'command'));
-    ip(w, v[I.client_ip]);
+    clientIp(w, v[I.client_ip]);
     w.string(str(v[I.client_host], 'client_host'));
     w.u16(uint(v[I.client_port], 'client_port', 0xffff));
     w.string(str(v[I.queue_id], 'queue_id'));

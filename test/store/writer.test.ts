@@ -114,6 +114,46 @@ describe('StoreWriter on the embedded engine', () => {
     await w.close();
   });
 
+  it('takes records as their JSON bytes (as they come from the bus): the same rows as from objects; bad ones go to dead_letters', async () => {
+    const events = [...traceEvents(), ...harvestEvents(3, 10)];
+    // One with a field that has no column (the slow path, not the transcoder), one with a value
+    // that does not fit, one that is not JSON at all.
+    const odd = { ...events[0]!, id: 'odd-1', future_field: [1, 2] };
+    const unfit = { ...events[1]!, id: 'unfit-1', client_port: 70_000 };
+    const bytes = [...events, odd, unfit].map((e) => Buffer.from(JSON.stringify(e)));
+    bytes.push(Buffer.from('{"id":"broken",'));
+    const origins = bytes.map((_, i) => ({ topic: 'mail.events', partition: 1, offset: String(i) }));
+    const w = await StoreWriter.open(ch, cfg);
+    expect(await w.write('events', bytes, origins)).toEqual({ stored: events.length + 1, deadLettered: 2 });
+    const columns =
+      'id, ts, host, kind, reason, client_ip, sender, recipient, recipients, size, delay, extra, raw';
+    const read = async () => {
+      const rs = await ch.client.query({
+        query: `SELECT ${columns} FROM mz.mail_events WHERE id != 'odd-1' ORDER BY id`,
+        format: 'JSONEachRow',
+      });
+      return rs.json();
+    };
+    const fromBytes = await read();
+    expect(
+      await scalar(
+        "SELECT count() FROM mz.mail_events WHERE id = 'odd-1' AND extra = '{\"future_field\":[1,2]}'",
+      ),
+    ).toBe(1);
+    const rs = await ch.client.query({
+      query: 'SELECT offset, error FROM mz.dead_letters ORDER BY toUInt32(offset)',
+      format: 'JSONEachRow',
+    });
+    const dl = await rs.json<{ offset: string; error: string }>();
+    expect(dl.map((d) => d.offset)).toEqual([String(events.length + 1), String(events.length + 2)]);
+    expect(dl[0]!.error).toBe('client_port: expected an integer from 0 to 65535, got 70000');
+    expect(dl[1]!.error).toMatch(/^not JSON: /);
+    await ch.client.command({ query: 'TRUNCATE TABLE mz.mail_events' });
+    await w.write('events', events);
+    expect(await read()).toEqual(fromBytes);
+    await w.close();
+  });
+
   it('keeps fields it has no column for in extra, and the null sender as ""', async () => {
     const w = await StoreWriter.open(ch, cfg);
     await w.write('events', [

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { parseTarget, parseTargetLoose } from '../../respond/target.js';
 import {
   searchByIp,
   searchByMessageId,
@@ -8,10 +9,9 @@ import {
   topUnknownRecipientSources,
   traceMessage,
 } from '../../store/queries.js';
-import { parseTarget, parseTargetLoose } from '../../respond/target.js';
 import { browseEvents } from '../browse.js';
-import type { ApiContext } from '../server.js';
 import { InputError } from '../errors.js';
+import type { ApiContext } from '../server.js';
 import { parseRange, parseWindow } from '../time.js';
 
 // Centralized log search, message trace and the top unknown-recipient sources.
