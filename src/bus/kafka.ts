@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { unzipSync } from 'node:zlib';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
 // kafkajs is CommonJS: Node's ESM loader finds only some of its named exports.
 import kafkajs from 'kafkajs';
@@ -11,7 +12,20 @@ import { KafkaProducer } from './kafka-producer.js';
 import { openTransport, PRODUCER_CLIENTS, type ProducerClient } from './kafka-transport.js';
 import { checkTopicName } from './record.js';
 
-const { ConfigResourceTypes, Kafka, logLevel } = kafkajs;
+const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLevel } = kafkajs;
+
+// kafkajs inflates the gzip record batches of a fetch one after the other, each with async zlib:
+// a round trip to the libuv pool per batch, while the fetch waits. Inflating them in place halved
+// the decode of a 4 MB fetch (about 430 -> 240 ms, a store consuming the shipper's gzip topic);
+// the CPU is the same, the waits are gone. Compression stays kafkajs' own. kafkajs keeps its
+// codecs per process: this applies to every kafkajs client here, which all want it.
+{
+  const own = CompressionCodecs[CompressionTypes.GZIP]();
+  CompressionCodecs[CompressionTypes.GZIP] = () => ({
+    compress: own.compress,
+    decompress: async (buffer: Buffer) => unzipSync(buffer),
+  });
+}
 
 export interface KafkaBusOptions {
   /**
