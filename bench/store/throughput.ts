@@ -115,11 +115,18 @@ function median(xs: number[]): number {
 }
 
 async function count(ch: ClickHouse, db: string): Promise<number> {
-  const rs = await ch.client.query({
-    query: `SELECT count() AS n FROM ${db}.mail_events`,
-    format: 'JSONEachRow',
-  });
-  return Number((await rs.json<{ n: string }>())[0]!.n);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const rs = await ch.client.query({
+        query: `SELECT count() AS n FROM ${db}.mail_events`,
+        format: 'JSONEachRow',
+      });
+      return Number((await rs.json<{ n: string }>())[0]!.n);
+    } catch (err) {
+      // A keep-alive socket the server closed while this process was busy filling the topic.
+      if ((err as { code?: string }).code !== 'ECONNRESET' || attempt === 3) throw err;
+    }
+  }
 }
 
 async function fresh(ch: ClickHouse, db: string): Promise<void> {
