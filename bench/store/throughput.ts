@@ -2,12 +2,16 @@
 // into ClickHouse with the production schema (skip indexes, codecs, four rollup views):
 //   direct  : StoreWriter.write() in-process (what `mizugiwa run` does over the memory bus)
 //   memory  : memory bus -> StoreConsumer -> StoreWriter
+//   transcode : no ClickHouse: each event's JSON bytes to its RowBinary row, JSON.parse +
+//             eventRowBinary against transcodeEvent (json-rowbinary.ts)
 //   consume : the same Kafka topic through the same bus consumer into a handler that only counts:
 //             what the bus can hand any store here (the ceiling of the kafka path)
 //   kafka   : Kafka topic (pre-filled as the shipper fills it) -> StoreConsumer -> StoreWriter
 //             (`mizugiwa store`); timed from the consumer's start, CPU counted from there
 //   raw     : the ceiling: rows serialized beforehand, 50k per INSERT, same table (embedded:
-//             RowBinary files read by file(), as the writer sends them; server: JSONEachRow)
+//             RowBinary files read by file(), with the writer's settings; server: JSONEachRow)
+//   raw-optimize : (embedded, not in the default set) the same with optimize_on_insert = 1, the
+//             engine's default, which the writer turns off
 // against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
 // legacy schema: no rollups, no indexes). Bytes per event from system.parts after OPTIMIZE FINAL.
 // Besides wall-clock events/s it reports events per CPU-second of this process (user + system,
@@ -15,9 +19,10 @@
 // with other work distorts far less than wall time.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3] [--warmup 1]
-//     [--only raw,direct,memory,consume,kafka] [--backend embedded,server]
+//     [--only transcode,raw,raw-optimize,direct,memory,consume,kafka] [--backend embedded,server]
 // Each scenario runs --warmup times unmeasured first: the engine's allocator and the JIT warm up
 // as in a store that has been running (the first runs in a process were up to 2x slower).
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,15 +41,16 @@ import { LineParser } from '../../src/parse/parser.js';
 import { eventKey } from '../../src/ship/shipper.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
+import { transcodeEvent } from '../../src/store/json-rowbinary.js';
 import { eventRowBinary, RowBinaryWriter, rowBinaryInsert, writeRows } from '../../src/store/rowbinary.js';
-import { StoreWriter } from '../../src/store/writer.js';
+import { currentInsertSettings, StoreWriter } from '../../src/store/writer.js';
 
 const { values: args } = parseArgs({
   options: {
     events: { type: 'string', default: '200000' },
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
-    only: { type: 'string', default: 'raw,direct,memory,consume,kafka' },
+    only: { type: 'string', default: 'transcode,raw,direct,memory,consume,kafka' },
     backend: { type: 'string', default: 'embedded,server' },
   },
 });
@@ -149,12 +155,17 @@ async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<
   return s;
 }
 
-async function raw(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+async function raw(
+  ch: ClickHouse,
+  db: string,
+  events: MailEvent[],
+  optimizeOnInsert = false,
+): Promise<number> {
   // Same rows the writer would send, serialized up front: what is left is ClickHouse itself.
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
   const current = w.dialect.name === 'current';
   await w.close();
-  if (ch.backend === 'embedded' && current) return rawRowBinary(ch, db, events);
+  if (ch.backend === 'embedded' && current) return rawRowBinary(ch, db, events, optimizeOnInsert);
   const rows = events.map((e) => {
     const { ts, ...rest } = e;
     const iso = ts!.replace('T', ' ').replace(/(\+00:00|Z)$/, '');
@@ -180,7 +191,12 @@ async function raw(ch: ClickHouse, db: string, events: MailEvent[]): Promise<num
 }
 
 /** The embedded path's ceiling: RowBinary files written beforehand, 50,000 rows per INSERT ... file(). */
-async function rawRowBinary(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+async function rawRowBinary(
+  ch: ClickHouse,
+  db: string,
+  events: MailEvent[],
+  optimizeOnInsert: boolean,
+): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'mz-bench-rowbinary-'));
   const enc = new RowBinaryWriter();
   const files: string[] = [];
@@ -194,7 +210,13 @@ async function rawRowBinary(ch: ClickHouse, db: string, events: MailEvent[]): Pr
   }
   const t0 = performance.now();
   for (const file of files) {
-    await ch.client.command({ query: rowBinaryInsert(`${db}.mail_events`, file) });
+    await ch.client.command({
+      query: rowBinaryInsert(
+        `${db}.mail_events`,
+        file,
+        `SETTINGS ${currentInsertSettings(randomUUID(), optimizeOnInsert)}`,
+      ),
+    });
   }
   const s = (performance.now() - t0) / 1000;
   rmSync(dir, { recursive: true, force: true });
@@ -245,6 +267,45 @@ async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<
   const s = (performance.now() - t0) / 1000;
   await c.close();
   return s;
+}
+
+/**
+ * The consumer's encoding alone, no ClickHouse: each event's JSON bytes (as they come off the
+ * bus) to its RowBinary row, by JSON.parse + eventRowBinary (the old way, still the fallback) and
+ * by transcodeEvent (json-rowbinary.ts), into one writer per run as the store keeps one.
+ */
+function transcode(events: MailEvent[]): void {
+  const bufs = events.map((e) => Buffer.from(JSON.stringify(e)));
+  const now = Date.now();
+  let fast = 0;
+  const run = (way: 'parse' | 'transcode'): number => {
+    const w = new RowBinaryWriter();
+    const rows = new Array<unknown>(bufs.length);
+    fast = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs[i]!;
+      if (way === 'transcode' && transcodeEvent(w, b, now)) {
+        rows[i] = w.endRow(b);
+        fast++;
+      } else rows[i] = eventRowBinary(w, JSON.parse(b.toString('utf8')), now);
+    }
+    return Number(process.hrtime.bigint() - t0) / bufs.length;
+  };
+  const parse: number[] = [];
+  const direct: number[] = [];
+  for (let r = -WARMUP; r < RUNS; r++) {
+    const a = run('parse');
+    const b = run('transcode');
+    if (r >= 0) parse.push(a);
+    if (r >= 0) direct.push(b);
+  }
+  const ns = (xs: number[]) => `${Math.round(median(xs))} ns/event (runs: ${xs.map(Math.round).join(', ')})`;
+  console.log(`  JSON bytes -> RowBinary row: JSON.parse + eventRowBinary ${ns(parse)}`);
+  console.log(
+    `  JSON bytes -> RowBinary row: transcodeEvent ${ns(direct)}, ${((100 * fast) / bufs.length).toFixed(1)} % on the fast path; ` +
+      `${(median(parse) / median(direct)).toFixed(2)}x`,
+  );
 }
 
 /** Where a scenario's CPU count starts when not at its beginning (Kafka: after the topic is filled). */
@@ -320,6 +381,8 @@ async function main(): Promise<void> {
     `  data: ${((performance.now() - t) / 1000).toFixed(1)} s to parse; log line ${rawBytes.toFixed(0)} B, MailEvent JSON ${jsonBytes.toFixed(0)} B per event`,
   );
 
+  if (ONLY.has('transcode')) transcode(events);
+
   let services: { clickhouse?: { url: string }; kafka?: { brokers: string[] } } = {};
   try {
     services = JSON.parse(readFileSync('var/services/services.json', 'utf8'));
@@ -357,6 +420,8 @@ async function main(): Promise<void> {
     }
     const scenarios: Array<[string, (db: string, run: number) => Promise<number>]> = [];
     if (ONLY.has('raw')) scenarios.push(['raw insert (ceiling)', (db) => raw(ch, db, events)]);
+    if (ONLY.has('raw-optimize') && backend === 'embedded')
+      scenarios.push(['raw, optimize_on_insert=1', (db) => raw(ch, db, events, true)]);
     if (ONLY.has('direct')) scenarios.push(['StoreWriter direct', (db) => direct(ch, db, events)]);
     if (ONLY.has('memory'))
       scenarios.push([

@@ -69,7 +69,8 @@ let lastSeconds = 0;
  */
 export function isoSeconds(value: string, end: number, field: string): number {
   const tail = value.slice(end);
-  if (lastHead !== '' && tail === lastTail && value.startsWith(lastHead)) return lastSeconds;
+  // (end <= 29: at most 9 fraction digits, as TS_RE allows)
+  if (lastHead !== '' && end <= 29 && tail === lastTail && value.startsWith(lastHead)) return lastSeconds;
   const m = TS_RE.exec(value);
   if (!m) throw new RecordError(`${field}: not an ISO 8601 time: ${JSON.stringify(value.slice(0, 64))}`);
   const [, y, mo, d, h, mi, s, , off = 'Z'] = m;

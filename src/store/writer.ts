@@ -549,10 +549,10 @@ export class StoreWriter {
  *   which background merges and the queries' `LIMIT 1 BY id` remove anyway, and it was more
  *   than half of the embedded engine's insert cost (bench/store: 5.3 -> 2.3 µs per event).
  */
-function currentInsertSettings(token: string): string {
+export function currentInsertSettings(token: string, optimizeOnInsert = false): string {
   return (
     `insert_deduplication_token = '${token}', deduplicate_blocks_in_dependent_materialized_views = 1, ` +
-    'optimize_on_insert = 0'
+    `optimize_on_insert = ${optimizeOnInsert ? 1 : 0}`
   );
 }
 

@@ -19,6 +19,9 @@ describe('utcTime', () => {
       expect(() => utcTime(bad, 6, 'ts')).toThrow(RecordError);
     }
     expect(() => utcTime('nope', 6, 'created_at')).toThrow(/^created_at: /);
+    // Also right after the same second was read (the cache must not skip the check).
+    expect(utcTime('2026-11-27T10:15:00.123Z', 6, 'ts')).toBe('2026-11-27 10:15:00.123000');
+    expect(() => utcTime('2026-11-27T10:15:00.1234567890Z', 6, 'ts')).toThrow(RecordError);
   });
 
   it('agrees with Date for any time and offset, also in runs that hit its cache', () => {
