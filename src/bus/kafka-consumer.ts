@@ -29,6 +29,8 @@ export class KafkaConsumer implements Consumer {
   private readonly commits = new Map<string, Promise<void>>();
   /** Per topic/partition: the first offset of a taken batch that failed; nothing commits past it. */
   private readonly broken = new Map<string, bigint>();
+  /** Per topic/partition: how many taken batches failed; a batch commits only in its own epoch. */
+  private readonly epochs = new Map<string, number>();
 
   constructor(
     private readonly kc: KafkaJsConsumer,
@@ -206,6 +208,7 @@ export class KafkaConsumer implements Consumer {
       this.commits.delete(key);
     }
     const before = this.commits.get(key) ?? Promise.resolve();
+    const epoch = this.epochs.get(key) ?? 0;
     const next = (async () => {
       // A failed commit before this one is covered by this one; a failed batch sets `broken`.
       await before.catch(() => {});
@@ -215,6 +218,7 @@ export class KafkaConsumer implements Consumer {
         } catch (err) {
           if (!this.broken.has(key)) {
             this.broken.set(key, BigInt(first));
+            this.epochs.set(key, epoch + 1);
             handlerErrors.inc({ bus: 'kafka', topic, group: this.opts.groupId });
             if (!this.stop.signal.aborted) {
               this.log.warn(
@@ -227,7 +231,9 @@ export class KafkaConsumer implements Consumer {
           throw err;
         }
       }
-      if (this.broken.has(key)) return; // an earlier batch failed: it all comes again
+      // An earlier batch failed: it all comes again, and what was taken before it was read
+      // again (an older epoch) must not commit past it, even once the redelivery has begun.
+      if (this.broken.has(key) || (this.epochs.get(key) ?? 0) !== epoch) return;
       await this.kc.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
     })();
     next.catch(() => {});

@@ -38,6 +38,58 @@ describe('kafka bus with the producer in a worker thread: contract (real broker)
   );
 });
 
+describe('kafka bus: taken batches', () => {
+  it('a batch taken before an earlier one failed does not commit past it, even done after the redelivery began', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: fast });
+    try {
+      const topic = unique('epoch');
+      const groupId = unique('g');
+      await bus.ensureTopics([{ topic, partitions: 1 }]);
+      const send = async (values: string[]) => {
+        const p = await bus.producer({ lingerMs: 2 });
+        await p.send(
+          topic,
+          values.map((value) => ({ key: 'k', value })),
+        );
+        await p.close();
+      };
+      const taken: { first: string; settle: (err?: Error) => void }[] = [];
+      const c = await bus.consumer({
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+        retry: { initialMs: 50 },
+      });
+      await c.run(async (messages) => {
+        let settle!: (err?: Error) => void;
+        const done = new Promise<void>((resolve, reject) => {
+          settle = (err) => (err ? reject(err) : resolve());
+        });
+        taken.push({ first: messages[0]!.value!.toString(), settle });
+        return { done };
+      });
+      await send(['a0', 'a1']);
+      await expect.poll(() => taken.length, { timeout: 60_000 }).toBe(1);
+      await send(['b0']);
+      await expect.poll(() => taken.length, { timeout: 60_000 }).toBe(2);
+      taken[0]!.settle(new Error('simulated: not stored'));
+      // The partition is read again from a0; only then is b0's batch done.
+      await expect.poll(() => taken.length, { timeout: 60_000 }).toBe(3);
+      expect(taken[2]!.first).toBe('a0');
+      taken[1]!.settle();
+      await new Promise((r) => setTimeout(r, 500));
+      for (const t of taken.slice(2)) t.settle(new Error('simulated: stopping'));
+      await c.close();
+      // Nothing was committed past a0: the group starts there again.
+      const again = new Collector();
+      await (await bus.consumer({ groupId, topics: [topic], fromBeginning: true })).run(again.handler);
+      await expect.poll(() => again.values(), { timeout: 60_000 }).toEqual(['a0', 'a1', 'b0']);
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 describe('kafka bus: producer', () => {
   it('one send larger than a batch is split over several produce requests and resolves after all', async () => {
     const bus = await createBus(kafkaBusConfig(), { kafka: fast });
