@@ -1,4 +1,4 @@
-import { clientIp, EVENT_COLUMNS, type RowBinaryWriter } from './rowbinary.js';
+import { clientIp, EVENT_COLUMNS, type RowBinaryWriter, tsMicros } from './rowbinary.js';
 
 // MailEvent JSON (as the shipper's JSON.stringify writes it) straight to its mail_events RowBinary
 // row: JSON.parse + eventRowBinary cost about 4 µs per event on the store's busiest thread, and
@@ -609,45 +609,23 @@ function text(b: Uint8Array, start: number, end: number): string {
   return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('utf8');
 }
 
-// The last time converted: its first 19 bytes and what follows its fraction, as isoSeconds
-// remembers them (consecutive events mostly share their second).
-const lastTs = new Uint8Array(64);
-let lastTsTail = -1;
-let lastTsSeconds = 0;
-
 /**
- * The ts column (µs) into vn: tsMicros of the value, or of `now` without one. Only times that
- * match isoSeconds' pattern exactly are taken, without whitespace before the offset.
+ * The ts column (µs) into vn: tsMicros of the value, or of `now` without one, exactly as
+ * eventRowBinary computes it (the same function, with its cache of the last second). A string
+ * value is read as Latin-1: a time is ASCII, and anything else fails tsMicros' pattern here and
+ * takes the slow path.
  */
 function ts(b: Uint8Array, now: number): boolean {
   const t = stamp[S_TS] === gen ? vt[S_TS] : T_NONE;
   let us: number;
-  if (t === T_NONE || t === T_NULL) us = Math.round(now * 1000);
-  else if (t === T_NUM) us = Math.round(vn[S_TS]! * 1000);
-  else if (t === T_STR) {
-    const a = va[S_TS]!;
-    const z = vb[S_TS]!;
-    const fe = isoEnd(b, a, z);
-    if (fe < 0) return false;
-    const tail = z - fe;
-    let same = tail === lastTsTail;
-    for (let k = 0; same && k < 19; k++) same = b[a + k] === lastTs[k];
-    for (let k = 0; same && k < tail; k++) same = b[fe + k] === lastTs[19 + k];
-    if (!same) {
-      lastTsSeconds = isoSecondsOf(b, a, fe, z);
-      if (Number.isNaN(lastTsSeconds)) {
-        lastTsTail = -1;
-        return false;
-      }
-      for (let k = 0; k < 19; k++) lastTs[k] = b[a + k]!;
-      for (let k = 0; k < tail; k++) lastTs[19 + k] = b[fe + k]!;
-      lastTsTail = tail;
-    }
-    // fractionMicros: the first six fraction digits.
-    let frac = 0;
-    for (let k = a + 20; k < a + 26; k++) frac = frac * 10 + (k < fe ? b[k]! - 0x30 : 0);
-    us = lastTsSeconds * 1e6 + (fe - a > 20 ? frac : 0);
-  } else return false;
+  try {
+    if (t === T_NONE || t === T_NULL) us = tsMicros(now);
+    else if (t === T_NUM) us = tsMicros(vn[S_TS]!);
+    else if (t === T_STR) us = tsMicros(latin1(b, va[S_TS]!, vb[S_TS]!));
+    else return false;
+  } catch {
+    return false; // not a time: the slow path says why
+  }
   // u64 throws below 0; numbers from 2^53 on are left to the slow path.
   if (!(us >= 0) || (t !== T_STR && us > Number.MAX_SAFE_INTEGER)) return false;
   vn[S_TS] = us;
@@ -655,67 +633,10 @@ function ts(b: Uint8Array, now: number): boolean {
 }
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-const d2 = (b: Uint8Array, i: number) => (b[i]! - 0x30) * 10 + b[i + 1]! - 0x30;
-const MIN_MS = Date.UTC(1900, 0, 1);
-const END_MS = Date.UTC(2300, 0, 1);
 
-/**
- * rows.ts isoSeconds of the time at a..z (checked by isoEnd, fraction ending at fe), computed as
- * it does (Date.UTC, then the offset), with the same range checks; NaN where it throws.
- */
-function isoSecondsOf(b: Uint8Array, a: number, fe: number, z: number): number {
-  const mo = d2(b, a + 5);
-  const d = d2(b, a + 8);
-  const h = d2(b, a + 11);
-  const mi = d2(b, a + 14);
-  const sec = d2(b, a + 17);
-  let ms = Date.UTC(d2(b, a) * 100 + d2(b, a + 2), mo - 1, d, h, mi, sec);
-  const n = z - fe;
-  if (n > 1) {
-    const sign = b[fe] === 0x2d ? -1 : 1;
-    ms -= sign * (d2(b, fe + 1) * 60 + (n > 3 ? d2(b, z - 2) : 0)) * 60_000;
-  }
-  // new Date(ms).getUTCFullYear() from 1900 to 2299.
-  if (!(ms >= MIN_MS && ms < END_MS) || mo > 12 || d > 31 || h > 23 || mi > 59 || sec > 60) return Number.NaN;
-  return ms / 1000;
-}
-
-/**
- * For a ts of the form `YYYY-MM-DD[T ]hh:mm:ss[.,]f{1,9}` + `Z` or `±hh[[:]mm]` or nothing
- * (bytes a..z), the index after its fraction; -1 otherwise.
- */
-function isoEnd(b: Uint8Array, a: number, z: number): number {
-  if (z - a < 19) return -1;
-  for (let k = 0; k < 19; k++) {
-    const c = b[a + k]!;
-    const ok =
-      k === 4 || k === 7
-        ? c === 0x2d
-        : k === 10
-          ? c === 0x54 || c === 0x74 || c === 0x20
-          : k === 13 || k === 16
-            ? c === 0x3a
-            : isDigit(c);
-    if (!ok) return -1;
-  }
-  let i = a + 19;
-  if (i < z && (b[i] === 0x2e || b[i] === 0x2c)) {
-    i++;
-    const f = i;
-    while (i < z && isDigit(b[i]!)) i++;
-    if (i === f || i - f > 9) return -1;
-  }
-  const fe = i;
-  const n = z - fe;
-  if (n === 0) return fe;
-  const c = b[fe]!;
-  if (n === 1) return c === 0x5a || c === 0x7a ? fe : -1;
-  if (c !== 0x2b && c !== 0x2d) return -1;
-  if (!isDigit(b[fe + 1]!) || !isDigit(b[fe + 2]!)) return -1;
-  if (n === 3) return fe;
-  if (n === 5) return isDigit(b[fe + 3]!) && isDigit(b[fe + 4]!) ? fe : -1;
-  if (n === 6) return b[fe + 3] === 0x3a && isDigit(b[fe + 4]!) && isDigit(b[fe + 5]!) ? fe : -1;
-  return -1;
+/** Bytes start..end as Latin-1 text. */
+function latin1(b: Uint8Array, start: number, end: number): string {
+  return Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 }
 
 const V4_MAPPED = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
