@@ -387,14 +387,19 @@ async function main(): Promise<void> {
   try {
     services = JSON.parse(readFileSync('var/services/services.json', 'utf8'));
   } catch {}
-  const kafkaBus = async () =>
-    services.kafka
-      ? createBus(
-          configSchema.parse({
-            bus: { kind: 'kafka', kafka: { brokers: services.kafka.brokers, client_id: 'bench-store' } },
-          }).bus,
-        )
-      : undefined;
+  /** `fn` with a fresh Kafka bus, closed after. */
+  const withKafkaBus = async (fn: (bus: Bus) => Promise<number>): Promise<number> => {
+    const bus = await createBus(
+      configSchema.parse({
+        bus: { kind: 'kafka', kafka: { brokers: services.kafka!.brokers, client_id: 'bench-store' } },
+      }).bus,
+    );
+    try {
+      return await fn(bus);
+    } finally {
+      await bus.close();
+    }
+  };
 
   for (const backend of BACKENDS) {
     let ch: ClickHouse;
@@ -438,26 +443,12 @@ async function main(): Promise<void> {
     if (ONLY.has('consume') && services.kafka)
       scenarios.push([
         'kafka consume only',
-        async (_db, r) => {
-          const bus = (await kafkaBus())!;
-          try {
-            return await consumeOnly(events, bus, `${Date.now().toString(36)}${r}`);
-          } finally {
-            await bus.close();
-          }
-        },
+        (_db, r) => withKafkaBus((bus) => consumeOnly(events, bus, `${Date.now().toString(36)}${r}`)),
       ]);
     if (ONLY.has('kafka') && services.kafka)
       scenarios.push([
         'kafka -> store',
-        async (db, r) => {
-          const bus = (await kafkaBus())!;
-          try {
-            return await viaBus(ch, db, events, bus, `${Date.now().toString(36)}${r}`);
-          } finally {
-            await bus.close();
-          }
-        },
+        (db, r) => withKafkaBus((bus) => viaBus(ch, db, events, bus, `${Date.now().toString(36)}${r}`)),
       ]);
     for (const [name, fn] of scenarios) {
       const rates: number[] = [];
