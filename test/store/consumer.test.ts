@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBus } from '../../src/bus/memory.js';
-import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
+import type { ClickHouse } from '../../src/clickhouse/client.js';
 import { dialectOf } from '../../src/clickhouse/dialect.js';
-import { migrate } from '../../src/clickhouse/migrate.js';
-import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
+import { topicsSchema } from '../../src/config/schema.js';
 import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
 import { StoreWriter, writerOptions } from '../../src/store/writer.js';
+import { scratchEngine } from './engine.js';
 import { decisionFor, detectionFor } from './fixtures.js';
 import { harvestLog, parseLog } from './parsed.js';
 
@@ -20,7 +17,6 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 const cfg = storeSchema.parse({ flush_interval_ms: 50, batch_rows: 500 });
 const topics = topicsSchema.parse({});
-let dir: string;
 let ch: ClickHouse;
 
 async function count(sql: string): Promise<number> {
@@ -39,13 +35,10 @@ async function until(cond: () => Promise<boolean>, ms = 20_000): Promise<void> {
 
 describe('StoreConsumer (memory bus -> chdb)', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mz-consumer-'));
-    ch = await openClickHouse(clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'mz' }));
-    await migrate(ch, { database: 'mz', ...cfg });
+    ch = await scratchEngine('mz-consumer-', 'mz', cfg);
   });
   afterAll(async () => {
     await ch?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stores what arrives, dead-letters what is not JSON, skips decision tombstones, and commits', async () => {

@@ -1,10 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
-import { migrate } from '../../src/clickhouse/migrate.js';
-import { clickhouseSchema } from '../../src/config/schema.js';
+import type { ClickHouse } from '../../src/clickhouse/client.js';
 import type { Decision } from '../../src/decision/decision.js';
 import { storeSchema } from '../../src/store/config.js';
 import {
@@ -19,6 +14,7 @@ import {
   traceMessage,
 } from '../../src/store/queries.js';
 import { StoreWriter } from '../../src/store/writer.js';
+import { scratchEngine } from './engine.js';
 import { decisionFor } from './fixtures.js';
 import { harvestLog, parseLog, sendmailTraceEvents, TRACE_MESSAGE_ID, traceLogEvents } from './parsed.js';
 
@@ -29,7 +25,6 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 // real-shaped Postfix logs, each stored twice (the shipper's at-least-once redelivery).
 
 const cfg = storeSchema.parse({ flush_interval_ms: 20 });
-let dir: string;
 let ch: ClickHouse;
 const trace = traceLogEvents();
 const smTrace = sendmailTraceEvents();
@@ -37,9 +32,7 @@ const harvest = parseLog(harvestLog([12, 7, 3, 1]), 'harvest.log');
 
 describe('named queries on the embedded engine', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mz-queries-'));
-    ch = await openClickHouse(clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'mz' }));
-    await migrate(ch, { database: 'mz', ...cfg });
+    ch = await scratchEngine('mz-queries-', 'mz', cfg);
     const w = await StoreWriter.open(ch, cfg);
     for (let copy = 0; copy < 2; copy++) {
       expect((await w.write('events', [...trace, ...harvest, ...smTrace])).stored).toBe(
@@ -50,7 +43,6 @@ describe('named queries on the embedded engine', () => {
   });
   afterAll(async () => {
     await ch?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('stored each event twice, as a redelivery would', async () => {

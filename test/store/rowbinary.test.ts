@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
-import { migrate } from '../../src/clickhouse/migrate.js';
-import { clickhouseSchema } from '../../src/config/schema.js';
+import type { ClickHouse } from '../../src/clickhouse/client.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { storeSchema } from '../../src/store/config.js';
 import {
@@ -17,12 +15,12 @@ import {
   writeRows,
 } from '../../src/store/rowbinary.js';
 import { eventRow, RecordError } from '../../src/store/rows.js';
+import { scratchEngine } from './engine.js';
 import { harvestEvents, traceEvents } from './fixtures.js';
 
 // The embedded store writes mail_events as RowBinary. These pin it to the migrated table and to
 // what the JSONEachRow path (the server's) stores for the same events.
 
-let dir: string;
 let ch: ClickHouse;
 const cfg = storeSchema.parse({});
 
@@ -57,13 +55,10 @@ function varied(): MailEvent[] {
 
 describe('mail_events as RowBinary (embedded engine)', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mz-rowbinary-'));
-    ch = await openClickHouse(clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'rb' }));
-    await migrate(ch, { database: 'rb', ...cfg });
+    ch = await scratchEngine('mz-rowbinary-', 'rb', cfg);
   });
   afterAll(async () => {
     await ch?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('names every column the table takes from an insert, with its type', async () => {
@@ -93,12 +88,16 @@ describe('mail_events as RowBinary (embedded engine)', () => {
     });
     const w = new RowBinaryWriter(64);
     // A small chunk size, so rows also cross from one chunk to the next.
-    const file = join(dir, 'rows.bin');
+    const file = join(tmpdir(), `mz-rowbinary-${process.pid}-${Date.now()}.bin`);
     writeRows(
       file,
       events.map((e) => eventRowBinary(w, e, now)),
     );
-    await ch.client.command({ query: rowBinaryInsert('rb.b', file) });
+    try {
+      await ch.client.command({ query: rowBinaryInsert('rb.b', file) });
+    } finally {
+      rmSync(file, { force: true });
+    }
     const read = async (t: string) =>
       (
         await ch.client.query({

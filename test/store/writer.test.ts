@@ -1,13 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
+import type { ClickHouse } from '../../src/clickhouse/client.js';
 import { dialectOf } from '../../src/clickhouse/dialect.js';
-import { migrate } from '../../src/clickhouse/migrate.js';
-import { clickhouseSchema } from '../../src/config/schema.js';
 import { type StoreConfig, storeSchema } from '../../src/store/config.js';
 import { StoreClosedError, StoreWriter, writerOptions } from '../../src/store/writer.js';
+import { scratchEngine } from './engine.js';
 import { decisionFor, detectionFor, harvestEvents, traceEvents } from './fixtures.js';
 
 // chdb shares the machine's cores with everything else: allow slow inserts and start-up.
@@ -23,7 +19,6 @@ const cfg: StoreConfig = storeSchema.parse({
   retry_max_ms: 20,
 });
 
-let dir: string;
 let ch: ClickHouse;
 
 async function scalar(sql: string): Promise<number> {
@@ -60,13 +55,10 @@ function faulty(plan: Array<'down' | 'lost-ack' | 'ok'>): ClickHouse & { calls: 
 
 describe('StoreWriter on the embedded engine', () => {
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mz-writer-'));
-    ch = await openClickHouse(clickhouseSchema.parse({ backend: 'embedded', path: dir, database: 'mz' }));
-    await migrate(ch, { database: 'mz', ...cfg });
+    ch = await scratchEngine('mz-writer-', 'mz', cfg);
   });
   afterAll(async () => {
     await ch?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(async () => {
     for (const t of ['mail_events', 'detections', 'decisions', 'dead_letters', 'rollup_source_1m']) {
