@@ -15,7 +15,8 @@
 // against the embedded engine (chdb) and the ClickHouse server of scripts/services.sh (18.16,
 // legacy schema: no rollups, no indexes). Bytes per event from system.parts after OPTIMIZE FINAL.
 // Besides wall-clock events/s it reports events per CPU-second of this process (user + system,
-// all threads: for the embedded engine that includes ClickHouse itself), which a machine shared
+// all threads: for the embedded engine that includes ClickHouse itself), over the same span as
+// the wall time (raw: the inserts only, not writing the rows beforehand), which a machine shared
 // with other work distorts far less than wall time.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3] [--warmup 1]
@@ -144,15 +145,32 @@ async function fresh(ch: ClickHouse, db: string): Promise<void> {
 const storeCfg = storeSchema.parse({ batch_rows: 50_000, max_buffered_rows: 200_000 });
 const CHUNK = 5000;
 
-async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<number> {
+/** Wall time and CPU time (this process, all threads) of what a scenario measures. */
+interface Timing {
+  seconds: number;
+  cpuSeconds: number;
+}
+
+/** Started where a scenario's measured part starts; stop() where it ends. */
+class Clock {
+  private readonly t0 = performance.now();
+  private readonly cpu0 = process.cpuUsage();
+
+  stop(): Timing {
+    const cpu = process.cpuUsage(this.cpu0);
+    return { seconds: (performance.now() - this.t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  }
+}
+
+async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<Timing> {
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
-  const t0 = performance.now();
+  const clock = new Clock();
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < events.length; i += CHUNK) pending.push(w.write('events', events.slice(i, i + CHUNK)));
   await Promise.all(pending);
-  const s = (performance.now() - t0) / 1000;
+  const t = clock.stop();
   await w.close();
-  return s;
+  return t;
 }
 
 async function raw(
@@ -160,7 +178,7 @@ async function raw(
   db: string,
   events: MailEvent[],
   optimizeOnInsert = false,
-): Promise<number> {
+): Promise<Timing> {
   // Same rows the writer would send, serialized up front: what is left is ClickHouse itself.
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
   const current = w.dialect.name === 'current';
@@ -179,7 +197,7 @@ async function raw(
       ),
     );
   });
-  const t0 = performance.now();
+  const clock = new Clock();
   for (let i = 0; i < rows.length; i += 50_000) {
     await ch.client.exec({
       query: `INSERT INTO ${db}.mail_events FORMAT JSONEachRow`,
@@ -187,7 +205,7 @@ async function raw(
       clickhouse_settings: current ? {} : { input_format_skip_unknown_fields: 1 },
     });
   }
-  return (performance.now() - t0) / 1000;
+  return clock.stop();
 }
 
 /** The embedded path's ceiling: RowBinary files written beforehand, 50,000 rows per INSERT ... file(). */
@@ -196,7 +214,7 @@ async function rawRowBinary(
   db: string,
   events: MailEvent[],
   optimizeOnInsert: boolean,
-): Promise<number> {
+): Promise<Timing> {
   const dir = mkdtempSync(join(tmpdir(), 'mz-bench-rowbinary-'));
   const enc = new RowBinaryWriter();
   const files: string[] = [];
@@ -208,7 +226,7 @@ async function rawRowBinary(
     );
     files.push(file);
   }
-  const t0 = performance.now();
+  const clock = new Clock();
   for (const file of files) {
     await ch.client.command({
       query: rowBinaryInsert(
@@ -218,9 +236,9 @@ async function rawRowBinary(
       ),
     });
   }
-  const s = (performance.now() - t0) / 1000;
+  const t = clock.stop();
   rmSync(dir, { recursive: true, force: true });
-  return s;
+  return t;
 }
 
 /** As the shipper sends events: keyed by client (else message, else host), JSON bytes, gzip level 1. */
@@ -240,7 +258,7 @@ async function fillTopic(bus: Bus, p: Producer, topic: string, events: MailEvent
  * The consuming side alone, as the store is fed (same consumer settings), with a handler that
  * only counts: the most the bus can hand to any store on this machine.
  */
-async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<number> {
+async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<Timing> {
   const topic = `bench.store.${tag}.consume`;
   const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
   await fillTopic(bus, p, topic, events);
@@ -257,16 +275,15 @@ async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<
     partitionsConsumedConcurrently: storeCfg.concurrency,
     fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
   });
-  cpuFrom = process.cpuUsage();
-  const t0 = performance.now();
+  const clock = new Clock();
   await c.run(async (messages) => {
     n += messages.length;
     if (n >= events.length) all();
   });
   await done;
-  const s = (performance.now() - t0) / 1000;
+  const t = clock.stop();
   await c.close();
-  return s;
+  return t;
 }
 
 /**
@@ -308,16 +325,13 @@ function transcode(events: MailEvent[]): void {
   );
 }
 
-/** Where a scenario's CPU count starts when not at its beginning (Kafka: after the topic is filled). */
-let cpuFrom: NodeJS.CpuUsage | undefined;
-
 async function viaBus(
   ch: ClickHouse,
   db: string,
   events: MailEvent[],
   bus: Bus,
   tag: string,
-): Promise<number> {
+): Promise<Timing> {
   const topics = topicsSchema.parse({
     events: `bench.store.${tag}.events`,
     detections: `bench.store.${tag}.det`,
@@ -332,25 +346,24 @@ async function viaBus(
     concurrency: storeCfg.concurrency,
     fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
   });
-  let t0: number;
+  let clock: Clock;
   if (bus.kind === 'kafka') {
     // Topic filled first: the figure is the store's consume + insert rate, not the producer's.
     await fill();
-    cpuFrom = process.cpuUsage();
-    t0 = performance.now();
+    clock = new Clock();
     await consumer.start();
   } else {
     // The memory bus holds a bounded backlog: produce while the store consumes.
     await consumer.start();
-    t0 = performance.now();
+    clock = new Clock();
     await fill();
   }
   while ((await count(ch, db)) < events.length) await new Promise((r) => setTimeout(r, 20));
-  const s = (performance.now() - t0) / 1000;
+  const t = clock.stop();
   await consumer.stop();
   await w.close();
   await p.close();
-  return s;
+  return t;
 }
 
 async function bytesPerEvent(
@@ -388,7 +401,7 @@ async function main(): Promise<void> {
     services = JSON.parse(readFileSync('var/services/services.json', 'utf8'));
   } catch {}
   /** `fn` with a fresh Kafka bus, closed after. */
-  const withKafkaBus = async (fn: (bus: Bus) => Promise<number>): Promise<number> => {
+  const withKafkaBus = async (fn: (bus: Bus) => Promise<Timing>): Promise<Timing> => {
     const bus = await createBus(
       configSchema.parse({
         bus: { kind: 'kafka', kafka: { brokers: services.kafka!.brokers, client_id: 'bench-store' } },
@@ -423,7 +436,7 @@ async function main(): Promise<void> {
         }),
       );
     }
-    const scenarios: Array<[string, (db: string, run: number) => Promise<number>]> = [];
+    const scenarios: Array<[string, (db: string, run: number) => Promise<Timing>]> = [];
     if (ONLY.has('raw')) scenarios.push(['raw insert (ceiling)', (db) => raw(ch, db, events)]);
     if (ONLY.has('raw-optimize') && backend === 'embedded')
       scenarios.push(['raw, optimize_on_insert=1', (db) => raw(ch, db, events, true)]);
@@ -462,14 +475,11 @@ async function main(): Promise<void> {
           await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
           continue;
         }
-        cpuFrom = undefined;
-        const cpu0 = process.cpuUsage();
-        const s = await fn(db, r);
-        const cpu = process.cpuUsage(cpuFrom ?? cpu0);
-        perCpu.push(N / ((cpu.user + cpu.system) / 1e6));
+        const t = await fn(db, r);
+        perCpu.push(N / t.cpuSeconds);
         const stored = name.includes('consume only') ? N : await count(ch, db);
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
-        rates.push(N / s);
+        rates.push(N / t.seconds);
         if (r === RUNS - 1 && name.startsWith('StoreWriter')) bytes = await bytesPerEvent(ch, db);
         await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
       }
