@@ -17,7 +17,7 @@ import {
   ProduceAcks,
   stringSerializers,
 } from '@platformatic/kafka';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../src/bus/kafkajs.js';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 

@@ -8,6 +8,8 @@
 //             what the bus can hand any store here (the ceiling of the kafka path)
 //   kafka   : Kafka topic (pre-filled as the shipper fills it) -> StoreConsumer -> StoreWriter
 //             (`mizugiwa store`); timed from the consumer's start, CPU counted from there
+// consume and kafka run in a store process of their own (store-process.ts), as `mizugiwa store`
+// does: this one holds the generated events, a heap the store's collector should not walk.
 //   raw     : the ceiling: rows serialized beforehand, 50k per INSERT, same table (embedded:
 //             RowBinary files read by file(), with the writer's settings; server: JSONEachRow)
 //   raw-optimize : (embedded, not in the default set) the same with optimize_on_insert = 1, the
@@ -23,28 +25,28 @@
 //     [--only transcode,raw,raw-optimize,direct,memory,consume,kafka] [--backend embedded,server]
 // Each scenario runs --warmup times unmeasured first: the engine's allocator and the JIT warm up
 // as in a store that has been running (the first runs in a process were up to 2x slower).
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Bus, Producer } from '../../src/bus/bus.js';
-import { createBus } from '../../src/bus/create.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
-import { migrate } from '../../src/clickhouse/migrate.js';
-import { configSchema } from '../../src/config/config.js';
 import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { createLogger } from '../../src/log/logger.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { eventKey } from '../../src/ship/shipper.js';
-import { storeSchema } from '../../src/store/config.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
 import { transcodeEvent } from '../../src/store/json-rowbinary.js';
 import { eventRowBinary, RowBinaryWriter, rowBinaryInsert, writeRows } from '../../src/store/rowbinary.js';
 import { currentInsertSettings, StoreWriter } from '../../src/store/writer.js';
+import { Clock, count, fresh, median, storeCfg, type Timing, withKafkaBus } from './common.js';
+import type { StoreAnswer, StoreRequest } from './store-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -116,51 +118,7 @@ function makeEvents(n: number): MailEvent[] {
   return out.slice(0, n);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-async function count(ch: ClickHouse, db: string): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const rs = await ch.client.query({
-        query: `SELECT count() AS n FROM ${db}.mail_events`,
-        format: 'JSONEachRow',
-      });
-      return Number((await rs.json<{ n: string }>())[0]!.n);
-    } catch (err) {
-      // A keep-alive socket the server closed while this process was busy filling the topic.
-      if ((err as { code?: string }).code !== 'ECONNRESET' || attempt === 3) throw err;
-    }
-  }
-}
-
-async function fresh(ch: ClickHouse, db: string): Promise<void> {
-  await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
-  await ch.client.command({ query: `CREATE DATABASE ${db}` });
-  await migrate({ ...ch, database: db }, { database: db, ...storeSchema.parse({}) });
-}
-
-const storeCfg = storeSchema.parse({ batch_rows: 50_000, max_buffered_rows: 200_000 });
 const CHUNK = 5000;
-
-/** Wall time and CPU time (this process, all threads) of what a scenario measures. */
-interface Timing {
-  seconds: number;
-  cpuSeconds: number;
-}
-
-/** Started where a scenario's measured part starts; stop() where it ends. */
-class Clock {
-  private readonly t0 = performance.now();
-  private readonly cpu0 = process.cpuUsage();
-
-  stop(): Timing {
-    const cpu = process.cpuUsage(this.cpu0);
-    return { seconds: (performance.now() - this.t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-  }
-}
 
 async function direct(ch: ClickHouse, db: string, events: MailEvent[]): Promise<Timing> {
   const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
@@ -255,38 +213,6 @@ async function fillTopic(bus: Bus, p: Producer, topic: string, events: MailEvent
 }
 
 /**
- * The consuming side alone, as the store is fed (same consumer settings), with a handler that
- * only counts: the most the bus can hand to any store on this machine.
- */
-async function consumeOnly(events: MailEvent[], bus: Bus, tag: string): Promise<Timing> {
-  const topic = `bench.store.${tag}.consume`;
-  const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
-  await fillTopic(bus, p, topic, events);
-  await p.close();
-  let n = 0;
-  let all!: () => void;
-  const done = new Promise<void>((r) => {
-    all = r;
-  });
-  const c = await bus.consumer({
-    groupId: `bench-${tag}`,
-    topics: [topic],
-    fromBeginning: true,
-    partitionsConsumedConcurrently: storeCfg.concurrency,
-    fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
-  });
-  const clock = new Clock();
-  await c.run(async (messages) => {
-    n += messages.length;
-    if (n >= events.length) all();
-  });
-  await done;
-  const t = clock.stop();
-  await c.close();
-  return t;
-}
-
-/**
  * The consumer's encoding alone, no ClickHouse: each event's JSON bytes (as they come off the
  * bus) to its RowBinary row, by JSON.parse + eventRowBinary (the old way, still the fallback) and
  * by transcodeEvent (json-rowbinary.ts), into one writer per run as the store keeps one.
@@ -325,45 +251,79 @@ function transcode(events: MailEvent[]): void {
   );
 }
 
-async function viaBus(
-  ch: ClickHouse,
-  db: string,
-  events: MailEvent[],
-  bus: Bus,
-  tag: string,
-): Promise<Timing> {
-  const topics = topicsSchema.parse({
+/** memory bus -> StoreConsumer -> StoreWriter, in this process (the bus is this process's). */
+async function viaMemoryBus(ch: ClickHouse, db: string, events: MailEvent[]): Promise<Timing> {
+  const bus = new MemoryBus({ partitions: 4, maxRetainedRecords: 200_000, maxBatchRecords: 5000 });
+  try {
+    const topics = benchTopics('mem');
+    const p = await bus.producer();
+    const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
+    const consumer = new StoreConsumer(bus, w, {
+      groupId: 'bench-mem',
+      topics,
+      concurrency: storeCfg.concurrency,
+    });
+    // The memory bus holds a bounded backlog: produce while the store consumes.
+    await consumer.start();
+    const clock = new Clock();
+    await fillTopic(bus, p, topics.events, events);
+    while ((await count(ch, db)) < events.length) await new Promise((r) => setTimeout(r, 20));
+    const t = clock.stop();
+    await consumer.stop();
+    await w.close();
+    await p.close();
+    return t;
+  } finally {
+    await bus.close();
+  }
+}
+
+function benchTopics(tag: string): { events: string; detections: string; decisions: string } {
+  return topicsSchema.parse({
     events: `bench.store.${tag}.events`,
     detections: `bench.store.${tag}.det`,
     decisions: `bench.store.${tag}.dec`,
   });
-  const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
-  const fill = () => fillTopic(bus, p, topics.events, events);
-  const w = await StoreWriter.open({ ...ch, database: db }, storeCfg);
-  const consumer = new StoreConsumer(bus, w, {
-    groupId: `bench-${tag}`,
-    topics,
-    concurrency: storeCfg.concurrency,
-    fetchMaxBytesPerPartition: storeCfg.fetch_max_bytes_per_partition,
+}
+
+/** Fills a new topic of `tag` as the shipper would (before any clock starts); its names. */
+async function filledTopics(brokers: string[], tag: string, events: MailEvent[]) {
+  const topics = benchTopics(tag);
+  await withKafkaBus(brokers, async (bus) => {
+    const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
+    await fillTopic(bus, p, topics.events, events);
+    await p.close();
   });
-  let clock: Clock;
-  if (bus.kind === 'kafka') {
-    // Topic filled first: the figure is the store's consume + insert rate, not the producer's.
-    await fill();
-    clock = new Clock();
-    await consumer.start();
-  } else {
-    // The memory bus holds a bounded backlog: produce while the store consumes.
-    await consumer.start();
-    clock = new Clock();
-    await fill();
+  return topics;
+}
+
+/** The store process of the Kafka scenarios (store-process.ts), one request at a time. */
+class StoreProcess {
+  private readonly child: ChildProcess;
+  private pending: { resolve: (a: StoreAnswer) => void; reject: (e: Error) => void } | undefined;
+
+  constructor() {
+    this.child = fork(fileURLToPath(new URL('./store-process.js', import.meta.url)), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (a: StoreAnswer) => this.pending?.resolve(a));
+    this.child.on('exit', (code) => this.pending?.reject(new Error(`store process exited (${code})`)));
   }
-  while ((await count(ch, db)) < events.length) await new Promise((r) => setTimeout(r, 20));
-  const t = clock.stop();
-  await consumer.stop();
-  await w.close();
-  await p.close();
-  return t;
+
+  async request(req: StoreRequest): Promise<Timing | undefined> {
+    const answer = await new Promise<StoreAnswer>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.child.send(req);
+    });
+    this.pending = undefined;
+    if (!answer.ok) throw new Error(`store process: ${answer.error}`);
+    return answer.timing;
+  }
+
+  async close(): Promise<void> {
+    await this.request({ op: 'close' }).catch(() => {});
+    this.child.kill();
+  }
 }
 
 async function bytesPerEvent(
@@ -400,20 +360,6 @@ async function main(): Promise<void> {
   try {
     services = JSON.parse(readFileSync('var/services/services.json', 'utf8'));
   } catch {}
-  /** `fn` with a fresh Kafka bus, closed after. */
-  const withKafkaBus = async (fn: (bus: Bus) => Promise<Timing>): Promise<Timing> => {
-    const bus = await createBus(
-      configSchema.parse({
-        bus: { kind: 'kafka', kafka: { brokers: services.kafka!.brokers, client_id: 'bench-store' } },
-      }).bus,
-    );
-    try {
-      return await fn(bus);
-    } finally {
-      await bus.close();
-    }
-  };
-
   for (const backend of BACKENDS) {
     let ch: ClickHouse;
     let dir: string | undefined;
@@ -441,31 +387,50 @@ async function main(): Promise<void> {
     if (ONLY.has('raw-optimize') && backend === 'embedded')
       scenarios.push(['raw, optimize_on_insert=1', (db) => raw(ch, db, events, true)]);
     if (ONLY.has('direct')) scenarios.push(['StoreWriter direct', (db) => direct(ch, db, events)]);
-    if (ONLY.has('memory'))
-      scenarios.push([
-        'memory bus -> store',
-        async (db, r) => {
-          const bus = new MemoryBus({ partitions: 4, maxRetainedRecords: 200_000, maxBatchRecords: 5000 });
-          try {
-            return await viaBus(ch, db, events, bus, `mem${r}`);
-          } finally {
-            await bus.close();
-          }
-        },
-      ]);
-    if (ONLY.has('consume') && services.kafka)
+    if (ONLY.has('memory')) scenarios.push(['memory bus -> store', (db) => viaMemoryBus(ch, db, events)]);
+    // The Kafka scenarios store from a process of their own, started on first use, kept warm.
+    let proc: StoreProcess | undefined;
+    const storeProcess = async (): Promise<StoreProcess> => {
+      if (proc) return proc;
+      proc = new StoreProcess();
+      const clickhouse =
+        backend === 'embedded'
+          ? { backend: 'embedded', database: 'mz_bench' }
+          : {
+              backend: 'server',
+              url: services.clickhouse!.url,
+              database: 'mz_bench',
+              request_timeout_ms: 120_000,
+            };
+      await proc.request({ op: 'open', clickhouse, brokers: services.kafka!.brokers });
+      return proc;
+    };
+    const kafka = services.kafka;
+    if (ONLY.has('consume') && kafka)
       scenarios.push([
         'kafka consume only',
-        (_db, r) => withKafkaBus((bus) => consumeOnly(events, bus, `${Date.now().toString(36)}${r}`)),
+        async (_db, r) => {
+          const tag = `${Date.now().toString(36)}${r}`;
+          const topics = await filledTopics(kafka.brokers, tag, events);
+          const p = await storeProcess();
+          return (await p.request({ op: 'consume', topic: topics.events, groupId: `bench-${tag}`, n: N }))!;
+        },
       ]);
-    if (ONLY.has('kafka') && services.kafka)
+    if (ONLY.has('kafka') && kafka)
       scenarios.push([
         'kafka -> store',
-        (db, r) => withKafkaBus((bus) => viaBus(ch, db, events, bus, `${Date.now().toString(36)}${r}`)),
+        async (db, r) => {
+          const tag = `${Date.now().toString(36)}${r}`;
+          const topics = await filledTopics(kafka.brokers, tag, events);
+          const p = await storeProcess();
+          return (await p.request({ op: 'kafka', db, topics, groupId: `bench-${tag}`, n: N }))!;
+        },
       ]);
     for (const [name, fn] of scenarios) {
       const rates: number[] = [];
       const perCpu: number[] = [];
+      const mainShare: number[] = [];
+      const broker: number[] = [];
       let bytes: { compressed: number; uncompressed: number } | undefined;
       for (let r = -WARMUP; r < RUNS; r++) {
         const db = `mz_bench_${r < 0 ? `w${-r}` : r}`;
@@ -477,21 +442,29 @@ async function main(): Promise<void> {
         }
         const t = await fn(db, r);
         perCpu.push(N / t.cpuSeconds);
-        const stored = name.includes('consume only') ? N : await count(ch, db);
+        if (t.mainCpuSeconds !== undefined) mainShare.push(t.mainCpuSeconds / t.seconds);
+        if (t.brokerCpuSeconds !== undefined) broker.push(t.brokerCpuSeconds);
+        const stored = name.includes('consume only') ? N : (t.stored ?? (await count(ch, db)));
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
         rates.push(N / t.seconds);
         if (r === RUNS - 1 && name.startsWith('StoreWriter')) bytes = await bytesPerEvent(ch, db);
         await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
       }
+      const kafkaScenario = name.startsWith('kafka');
       console.log(
         `  ${backend.padEnd(8)} ${name.padEnd(22)} median ${Math.round(median(rates)).toLocaleString('en').padStart(9)} events/s` +
           `  (runs: ${rates.map((x) => Math.round(x).toLocaleString('en')).join(', ')})` +
-          `  ${Math.round(median(perCpu)).toLocaleString('en')} events per CPU-second of this process` +
+          `  ${Math.round(median(perCpu)).toLocaleString('en')} events per CPU-second of the ${kafkaScenario ? 'store process' : 'process'}` +
+          (kafkaScenario && mainShare.length
+            ? `, main thread busy ${Math.round(100 * median(mainShare))} %` +
+              (broker.length ? `, broker ${median(broker).toFixed(2)} CPU-s` : '')
+            : '') +
           (bytes
             ? `  stored ${bytes.compressed.toFixed(1)} B/event compressed, ${bytes.uncompressed.toFixed(0)} B uncompressed`
             : ''),
       );
     }
+    await proc?.close();
     await ch.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }

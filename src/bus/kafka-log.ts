@@ -1,5 +1,5 @@
 import type { logCreator } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.js';
 import type { Logger } from '../log/logger.js';
 
 const { logLevel } = kafkajs;

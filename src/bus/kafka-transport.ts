@@ -1,5 +1,5 @@
 import type { CompressionTypes, Kafka as KafkaClient } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.js';
 import type { BusConfig } from '../config/config.js';
 import type { ProducerOptions } from './bus.js';
 

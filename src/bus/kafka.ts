@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { unzipSync } from 'node:zlib';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
-// kafkajs is CommonJS: Node's ESM loader finds only some of its named exports.
-import kafkajs from 'kafkajs';
+import kafkajs from './kafkajs.js';
 import type { BusConfig } from '../config/config.js';
 import { type Logger, logger } from '../log/logger.js';
 import type { Bus, Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec } from './bus.js';

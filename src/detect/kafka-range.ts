@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import kafkajs from '../bus/kafkajs.js';
 import type { BusConfig } from '../config/config.js';
 import { logger } from '../log/logger.js';
 

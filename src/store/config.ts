@@ -56,6 +56,16 @@ export const storeSchema = z
         'most bytes one Kafka fetch of the store brings per partition (overrides the bus setting for the ' +
           'store): a smaller fetch is decoded while the previous one is inserted',
       ),
+    inserts_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(2)
+      .describe(
+        'inserts per table sent before the previous ones are acknowledged: while one part is written, ' +
+          'the next batch is already on its way (each insert has its own deduplication token)',
+      ),
     concurrency: z
       .number()
       .int()

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -43,6 +43,8 @@ export interface StoreWriterOptions {
   idleFlushMs: number;
   /** write() waits while this many rows are buffered or in flight (all tables). */
   maxBufferedRows: number;
+  /** Inserts per table in flight at once (1: each batch waits for the previous one's answer). */
+  insertsInFlight?: number;
   retryInitialMs: number;
   retryMaxMs: number;
 }
@@ -53,6 +55,7 @@ export function writerOptions(cfg: StoreConfig): StoreWriterOptions {
     flushIntervalMs: cfg.flush_interval_ms,
     idleFlushMs: cfg.idle_flush_ms,
     maxBufferedRows: cfg.max_buffered_rows,
+    insertsInFlight: cfg.inserts_in_flight,
     retryInitialMs: cfg.retry_initial_ms,
     retryMaxMs: cfg.retry_max_ms,
   };
@@ -99,7 +102,8 @@ interface TableBuffer {
   tickets: Ticket[];
   origins: (Origin | undefined)[];
   inflight: number;
-  flushing: boolean;
+  /** Inserts of this table in flight. */
+  flushing: number;
   timer: NodeJS.Timeout | undefined;
   idle: NodeJS.Timeout | undefined;
 }
@@ -112,8 +116,9 @@ const ROW_SOURCE: Record<Exclude<Table, 'dead_letters'>, RecordKind> = {
 
 /**
  * Batches records into ClickHouse: per table, a buffer flushed when it holds `batchRows` rows,
- * when its oldest row waited `flushIntervalMs`, or when writes paused for `idleFlushMs`. One
- * insert per table is in flight at a time; rows arriving meanwhile form the next batch.
+ * when its oldest row waited `flushIntervalMs`, or when writes paused for `idleFlushMs`. Up to
+ * `insertsInFlight` inserts per table are in flight at a time (each its own part, token and
+ * retries); rows arriving meanwhile form the next batch.
  *
  * `write()` resolves only once every one of its rows is acknowledged by ClickHouse (or stored
  * in dead_letters), so a bus consumer that awaits it before committing never commits past an
@@ -136,6 +141,9 @@ export class StoreWriter {
   private readonly binary: RowBinaryWriter | undefined;
   /** Where RowBinary batches wait for the engine to read them (made on first use). */
   private scratch: Promise<string> | undefined;
+  /** Scratch files made so far (mail_events.N.rowbinary), and those no insert is using. */
+  private scratchFiles = 0;
+  private readonly freeScratch: number[] = [];
 
   constructor(
     private readonly ch: ClickHouse,
@@ -151,7 +159,7 @@ export class StoreWriter {
         tickets: [],
         origins: [],
         inflight: 0,
-        flushing: false,
+        flushing: 0,
         timer: undefined,
         idle: undefined,
       });
@@ -367,8 +375,9 @@ export class StoreWriter {
 
   private kick(b: TableBuffer): void {
     this.clearTimers(b);
-    if (b.flushing || b.rows.length === 0 || this.abort.signal.aborted) return;
-    b.flushing = true;
+    if (b.flushing >= (this.opts.insertsInFlight ?? 1) || b.rows.length === 0 || this.abort.signal.aborted)
+      return;
+    b.flushing++;
     const rows = b.rows.splice(0, this.opts.batchRows);
     const tickets = b.tickets.splice(0, rows.length);
     const origins = b.origins.splice(0, rows.length);
@@ -380,7 +389,7 @@ export class StoreWriter {
       })
       .finally(() => {
         b.inflight -= rows.length;
-        b.flushing = false;
+        b.flushing--;
         bufferedRows.set({ table: b.table }, b.rows.length + b.inflight);
         this.wakeDrainWaiters();
         if (b.rows.length > 0) this.kick(b);
@@ -480,11 +489,15 @@ export class StoreWriter {
 
   /**
    * The embedded engine takes the batch as a RowBinary file (its `file()` table function reads
-   * it with no parsing to speak of); the file is gone once the insert returned, either way.
+   * it with no parsing to speak of). The files are kept and rewritten in place, one per insert in
+   * flight: creating and deleting a file per insert cost a new inode each time. A file is emptied
+   * once its insert returned, either way, and all are removed on close.
    */
   private async insertBinary(target: string, rows: BinaryRow[], token: string): Promise<void> {
     this.scratch ??= mkdtemp(join(tmpdir(), 'mizugiwa-store-'));
-    const file = join(await this.scratch, `${token}.rowbinary`);
+    const dir = await this.scratch;
+    const slot = this.freeScratch.pop() ?? this.scratchFiles++;
+    const file = join(dir, `mail_events.${slot}.rowbinary`);
     try {
       writeRows(file, rows);
       const r = await this.ch.client.exec({
@@ -494,7 +507,8 @@ export class StoreWriter {
         // nothing: an INSERT answers with no rows
       }
     } finally {
-      await rm(file, { force: true });
+      await truncate(file, 0).catch(() => {});
+      this.freeScratch.push(slot);
     }
   }
 

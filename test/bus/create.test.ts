@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../src/bus/kafkajs.js';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createBus } from '../../src/bus/create.js';

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
+import kafkajs from '../../src/bus/kafkajs.js';
+import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusMessage } from '../../src/bus/bus.js';
 import { createBus } from '../../src/bus/create.js';
@@ -74,7 +75,7 @@ interface Sample {
 describe('store over the network: Kafka -> ClickHouse server killed mid-stream', () => {
   let ch: ClickHouse;
   let bus: Bus;
-  let admin: kafkajs.Admin;
+  let admin: Admin;
 
   beforeAll(async () => {
     ch = await openClickHouse(

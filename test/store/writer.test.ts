@@ -275,6 +275,45 @@ describe('StoreWriter on the embedded engine', () => {
     await w.close();
   });
 
+  for (const inFlight of [1, 2]) {
+    it(`sends at most inserts_in_flight = ${inFlight} inserts of a table at once, and stores them all`, async () => {
+      let now = 0;
+      let most = 0;
+      const real = ch.client;
+      const counting = {
+        ...ch,
+        client: new Proxy(real, {
+          get(target, prop, receiver) {
+            if (prop !== 'exec') return Reflect.get(target, prop, receiver);
+            return async (params: Parameters<typeof real.exec>[0]) => {
+              most = Math.max(most, ++now);
+              try {
+                // Slow enough that the next batches are ready before this one is answered.
+                await new Promise((r) => setTimeout(r, 50));
+                return await real.exec(params);
+              } finally {
+                now--;
+              }
+            };
+          },
+        }),
+      };
+      const w = new StoreWriter(counting, dialectOf('26.7'), {
+        ...writerOptions(cfg),
+        batchRows: 10,
+        insertsInFlight: inFlight,
+      });
+      const events = harvestEvents(4, 15);
+      const results = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map((i) => w.write('events', events.slice(i * 10, i * 10 + 10))),
+      );
+      expect(results.reduce((n, r) => n + r.stored, 0)).toBe(60);
+      expect(most).toBe(inFlight);
+      expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(60);
+      await w.close();
+    });
+  }
+
   it('backpressure: a write waits while max_buffered_rows are buffered or in flight', async () => {
     const f = faulty(['down', 'down']);
     const w = new StoreWriter(f, dialectOf('26.7'), {
