@@ -7,7 +7,11 @@
 //   consume : the same Kafka topic through the same bus consumer into a handler that only counts:
 //             what the bus can hand any store here (the ceiling of the kafka path)
 //   kafka   : Kafka topic (pre-filled as the shipper fills it) -> StoreConsumer -> StoreWriter
-//             (`mizugiwa store`); timed from the consumer's start, CPU counted from there
+//             (`mizugiwa store`); timed from the consumer's start (group join included) until
+//             the writer has every row acknowledged, CPU counted over the same span. A million
+//             events by default: long enough for the engine's background merges of the inserted
+//             parts to run, and to cost, as they do in a store that keeps up with a stream.
+// The Kafka topic is filled once; each run reads it from the beginning in a group of its own.
 // consume and kafka run in a store process of their own (store-process.ts), as `mizugiwa store`
 // does: this one holds the generated events, a heap the store's collector should not walk.
 //   raw     : the ceiling: rows serialized beforehand, 50k per INSERT, same table (embedded:
@@ -21,7 +25,7 @@
 // the wall time (raw: the inserts only, not writing the rows beforehand), which a machine shared
 // with other work distorts far less than wall time.
 //
-//   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 200000] [--runs 3] [--warmup 1]
+//   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 1000000] [--runs 3] [--warmup 1]
 //     [--only transcode,raw,raw-optimize,direct,memory,consume,kafka] [--backend embedded,server]
 // Each scenario runs --warmup times unmeasured first: the engine's allocator and the JIT warm up
 // as in a store that has been running (the first runs in a process were up to 2x slower).
@@ -46,11 +50,12 @@ import { transcodeEvent } from '../../src/store/json-rowbinary.js';
 import { eventRowBinary, RowBinaryWriter, rowBinaryInsert, writeRows } from '../../src/store/rowbinary.js';
 import { currentInsertSettings, StoreWriter } from '../../src/store/writer.js';
 import { Clock, count, fresh, median, storeCfg, type Timing, withKafkaBus } from './common.js';
+import { makeEvents } from './events.js';
 import type { StoreAnswer, StoreRequest } from './store-process.js';
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: 'string', default: '200000' },
+    events: { type: 'string', default: '1000000' },
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     only: { type: 'string', default: 'transcode,raw,direct,memory,consume,kafka' },
@@ -63,60 +68,6 @@ const WARMUP = Number(args.warmup);
 const ONLY = new Set(args.only!.split(','));
 const BACKENDS = args.backend!.split(',');
 createLogger({ level: 'warn' });
-
-/** Seeded xorshift32. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
-
-/** A day of mixed Postfix traffic on 4 hosts: sessions, deliveries, unknown-user rejects. */
-function makeEvents(n: number): MailEvent[] {
-  const rnd = rng(42);
-  const parser = new LineParser({ year: 2026, timezone: 'UTC' });
-  const out: MailEvent[] = [];
-  let offset = 0;
-  let i = 0;
-  while (out.length < n) {
-    const host = `mx${Math.floor(rnd() * 4)}`;
-    const sec = Math.floor((i++ / n) * 86_399);
-    const t = `${String(Math.floor(sec / 3600)).padStart(2, '0')}:${String(Math.floor(sec / 60) % 60).padStart(2, '0')}:${String(sec % 60).padStart(2, '0')}`;
-    const ip = `${rnd() < 0.1 ? '198.51.100' : `10.${Math.floor(rnd() * 256)}.${Math.floor(rnd() * 256)}`}.${Math.floor(rnd() * 256)}`;
-    const qid = Math.floor(rnd() * 0xffffffffff)
-      .toString(16)
-      .toUpperCase()
-      .padStart(10, '0');
-    const user = `user${Math.floor(rnd() * 50_000)}@example.test`;
-    const pid = 1000 + Math.floor(rnd() * 30_000);
-    const p = `Nov 27 ${t} ${host}`;
-    const lines =
-      rnd() < 0.35
-        ? [
-            `${p} postfix/smtpd[${pid}]: connect from unknown[${ip}]`,
-            `${p} postfix/smtpd[${pid}]: NOQUEUE: reject: RCPT from unknown[${ip}]: 550 5.1.1 <${user}>: Recipient address rejected: User unknown in local recipient table; from=<spam@bad.example> to=<${user}> proto=ESMTP helo=<x>`,
-            `${p} postfix/smtpd[${pid}]: disconnect from unknown[${ip}] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4`,
-          ]
-        : [
-            `${p} postfix/smtpd[${pid}]: connect from mail.sender.example[${ip}]`,
-            `${p} postfix/smtpd[${pid}]: ${qid}: client=mail.sender.example[${ip}]`,
-            `${p} postfix/cleanup[${pid + 1}]: ${qid}: message-id=<${qid}.${i}@sender.example>`,
-            `${p} postfix/qmgr[99]: ${qid}: from=<news@sender.example>, size=${1000 + Math.floor(rnd() * 50_000)}, nrcpt=1 (queue active)`,
-            `${p} postfix/local[${pid + 2}]: ${qid}: to=<${user}>, relay=local, delay=0.12, delays=0.05/0.01/0/0.06, dsn=2.0.0, status=sent (delivered to mailbox)`,
-            `${p} postfix/qmgr[99]: ${qid}: removed`,
-            `${p} postfix/smtpd[${pid}]: disconnect from mail.sender.example[${ip}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5`,
-          ];
-    for (const line of lines) {
-      out.push({ ...parser.parse(line), id: `${host}:mail.log:${offset}` });
-      offset += line.length + 1;
-    }
-  }
-  return out.slice(0, n);
-}
 
 const CHUNK = 5000;
 
@@ -286,15 +237,23 @@ function benchTopics(tag: string): { events: string; detections: string; decisio
   });
 }
 
-/** Fills a new topic of `tag` as the shipper would (before any clock starts); its names. */
-async function filledTopics(brokers: string[], tag: string, events: MailEvent[]) {
-  const topics = benchTopics(tag);
-  await withKafkaBus(brokers, async (bus) => {
-    const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
-    await fillTopic(bus, p, topics.events, events);
-    await p.close();
-  });
-  return topics;
+let filled: Promise<ReturnType<typeof benchTopics>> | undefined;
+
+/**
+ * The topics every Kafka run reads, each from the beginning in a consumer group of its own:
+ * filled once as the shipper would, before any clock starts.
+ */
+function filledTopics(brokers: string[], events: MailEvent[]): Promise<ReturnType<typeof benchTopics>> {
+  filled ??= (async () => {
+    const topics = benchTopics(Date.now().toString(36));
+    await withKafkaBus(brokers, async (bus) => {
+      const p = await bus.producer({ lingerMs: 5, compression: 'gzip', gzipLevel: 1 });
+      await fillTopic(bus, p, topics.events, events);
+      await p.close();
+    });
+    return topics;
+  })();
+  return filled;
 }
 
 /** The store process of the Kafka scenarios (store-process.ts), one request at a time. */
@@ -305,6 +264,8 @@ class StoreProcess {
   constructor() {
     this.child = fork(fileURLToPath(new URL('./store-process.js', import.meta.url)), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // e.g. MZ_BENCH_STORE_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the store
+      execArgv: (process.env.MZ_BENCH_STORE_NODE_ARGS ?? '').split(' ').filter(Boolean),
     });
     this.child.on('message', (a: StoreAnswer) => this.pending?.resolve(a));
     this.child.on('exit', (code) => this.pending?.reject(new Error(`store process exited (${code})`)));
@@ -322,6 +283,11 @@ class StoreProcess {
 
   async close(): Promise<void> {
     await this.request({ op: 'close' }).catch(() => {});
+    // It exits by itself once disconnected (and writes a --cpu-prof then); kill what lingers.
+    if (this.child.exitCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    }
     this.child.kill();
   }
 }
@@ -411,7 +377,7 @@ async function main(): Promise<void> {
         'kafka consume only',
         async (_db, r) => {
           const tag = `${Date.now().toString(36)}${r}`;
-          const topics = await filledTopics(kafka.brokers, tag, events);
+          const topics = await filledTopics(kafka.brokers, events);
           const p = await storeProcess();
           return (await p.request({ op: 'consume', topic: topics.events, groupId: `bench-${tag}`, n: N }))!;
         },
@@ -421,7 +387,7 @@ async function main(): Promise<void> {
         'kafka -> store',
         async (db, r) => {
           const tag = `${Date.now().toString(36)}${r}`;
-          const topics = await filledTopics(kafka.brokers, tag, events);
+          const topics = await filledTopics(kafka.brokers, events);
           const p = await storeProcess();
           return (await p.request({ op: 'kafka', db, topics, groupId: `bench-${tag}`, n: N }))!;
         },

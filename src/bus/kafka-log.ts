@@ -1,6 +1,6 @@
 import type { logCreator } from 'kafkajs';
-import kafkajs from './kafkajs.js';
 import type { Logger } from '../log/logger.js';
+import kafkajs from './kafkajs.js';
 
 const { logLevel } = kafkajs;
 

@@ -1,7 +1,7 @@
 import type { CompressionTypes, Kafka as KafkaClient } from 'kafkajs';
-import kafkajs from './kafkajs.js';
 import type { BusConfig } from '../config/config.js';
 import type { ProducerOptions } from './bus.js';
+import kafkajs from './kafkajs.js';
 
 /** One record as the bus producer hands it to a Kafka client. */
 export interface OutMessage {

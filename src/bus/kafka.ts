@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { unzipSync } from 'node:zlib';
 import type { Admin, Kafka as KafkaClient } from 'kafkajs';
-import kafkajs from './kafkajs.js';
 import type { BusConfig } from '../config/config.js';
 import { type Logger, logger } from '../log/logger.js';
 import type { Bus, Consumer, ConsumerOptions, Producer, ProducerOptions, TopicSpec } from './bus.js';
@@ -9,6 +8,7 @@ import { KafkaConsumer } from './kafka-consumer.js';
 import { kafkaLogCreator } from './kafka-log.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { openTransport, PRODUCER_CLIENTS, type ProducerClient } from './kafka-transport.js';
+import kafkajs from './kafkajs.js';
 import { checkTopicName } from './record.js';
 
 const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLevel } = kafkajs;

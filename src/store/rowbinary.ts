@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writevSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { fallbackId, fractionEnd, isObject, isoSeconds, RecordError } from './rows.js';
 
@@ -449,13 +449,30 @@ export function rowPieces(rows: readonly RowSpan[]): Buffer[] {
 }
 
 /**
- * Writes `rows` to `file` in one synchronous go: awaited pieces would each wait behind the
- * encoding of the next batch on a busy event loop. A batch is a few tens of MB into the page cache.
+ * Writes `rows` to `file` (created or truncated) in one synchronous go: awaited pieces would each
+ * wait behind the encoding of the next batch on a busy event loop. A batch is a few tens of MB
+ * into the page cache, written as the pieces it lies in (writev): joining them first cost a copy
+ * of the batch into freshly mapped memory, about 0.4 µs per event on the event loop.
  */
 export function writeRows(file: string, rows: readonly RowSpan[]): void {
-  const pieces = rowPieces(rows);
-  writeFileSync(file, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+  let pieces = rowPieces(rows);
+  const fd = openSync(file, 'w');
+  try {
+    while (pieces.length > 0) {
+      let n = writevSync(fd, pieces.length > IOV_MAX ? pieces.slice(0, IOV_MAX) : pieces);
+      // A short write: go on from where it stopped.
+      let i = 0;
+      while (i < pieces.length && n >= pieces[i]!.length) n -= pieces[i++]!.length;
+      pieces = pieces.slice(i);
+      if (n > 0) pieces[0] = pieces[0]!.subarray(n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
+
+/** Pieces per writev call (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
 
 const FILE_STRUCTURE = EVENT_COLUMNS.map(([c, t]) => `${c} ${t}`).join(', ');
 

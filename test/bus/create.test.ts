@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
-import kafkajs from '../../src/bus/kafkajs.js';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createBus } from '../../src/bus/create.js';
 import { kafkaLogCreator } from '../../src/bus/kafka-log.js';
+import kafkajs from '../../src/bus/kafkajs.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { configSchema } from '../../src/config/config.js';
 

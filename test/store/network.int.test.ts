@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import kafkajs from '../../src/bus/kafkajs.js';
 import type { Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusMessage } from '../../src/bus/bus.js';
 import { createBus } from '../../src/bus/create.js';
+import kafkajs from '../../src/bus/kafkajs.js';
 import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js';
 import { migrate } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';

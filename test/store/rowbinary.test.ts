@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,6 +143,25 @@ describe('mail_events as RowBinary (embedded engine)', () => {
     const big = new RowBinaryWriter(4096);
     const two = [eventRowBinary(big, traceEvents()[1], 0), eventRowBinary(big, traceEvents()[2], 0)];
     expect(rowPieces(two)).toHaveLength(1);
+  });
+
+  it('writes rows in any number of pieces as their bytes in order, over a longer file', () => {
+    const w = new RowBinaryWriter(1 << 16);
+    const rows = Array.from({ length: 3000 }, (_, i) => eventRowBinary(w, traceEvents()[i % 3], i));
+    // Reversed, no two rows are adjacent: 3000 pieces, more than one writev takes.
+    const reversed = [...rows].reverse();
+    expect(rowPieces(reversed)).toHaveLength(3000);
+    const want = Buffer.concat(reversed.map((r) => r.chunk.subarray(r.start, r.end)));
+    const file = join(tmpdir(), `mz-rowbinary-pieces-${process.pid}-${Date.now()}.bin`);
+    try {
+      writeFileSync(file, Buffer.alloc(want.length + 4096, 0xff));
+      writeRows(file, reversed);
+      expect(readFileSync(file).equals(want)).toBe(true);
+      writeRows(file, rows.slice(0, 1));
+      expect(readFileSync(file).equals(rows[0]!.chunk.subarray(rows[0]!.start, rows[0]!.end))).toBe(true);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('converts ISO 8601 times with offsets and fractions to µs, and epoch ms', () => {
