@@ -43,7 +43,6 @@ import { type ClickHouse, openClickHouse } from '../../src/clickhouse/client.js'
 import { clickhouseSchema, topicsSchema } from '../../src/config/schema.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { createLogger } from '../../src/log/logger.js';
-import { LineParser } from '../../src/parse/parser.js';
 import { eventKey } from '../../src/ship/shipper.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
 import { transcodeEvent } from '../../src/store/json-rowbinary.js';
