@@ -263,7 +263,10 @@ export class KafkaConsumer implements Consumer {
 function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
   const headers: Record<string, string> = {};
   if (m.headers) {
-    for (const [name, v] of Object.entries(m.headers)) {
+    // for-in, not Object.entries: no array per record (most records have no headers).
+    for (const name in m.headers) {
+      if (!Object.hasOwn(m.headers, name)) continue;
+      const v = m.headers[name];
       if (v === undefined) continue;
       headers[name] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
     }

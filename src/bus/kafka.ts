@@ -139,17 +139,22 @@ export class KafkaBus implements Bus {
     if (specs.length === 0) return;
     for (const s of specs) checkTopicName(s.topic);
     const partitionsOf = (s: TopicSpec) => s.partitions ?? this.cfg.partitions;
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: specs.map((s) => ({
-        topic: s.topic,
-        numPartitions: partitionsOf(s),
-        configEntries: [
-          ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
-          ...(s.retentionMs !== undefined ? [{ name: 'retention.ms', value: String(s.retentionMs) }] : []),
-        ],
-      })),
-    });
+    // Only the missing ones: kafkajs logs "Topic creation errors" at error level for a topic that
+    // exists (every start after the first), though it goes on.
+    const existing = new Set(await this.admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length > 0)
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.topic,
+          numPartitions: partitionsOf(s),
+          configEntries: [
+            ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+            ...(s.retentionMs !== undefined ? [{ name: 'retention.ms', value: String(s.retentionMs) }] : []),
+          ],
+        })),
+      });
     for (const s of specs) if (s.compacted) this.compacted.add(s.topic);
     // Topics that existed already keep their settings: say so when they differ from what is asked.
     const names = specs.map((s) => s.topic);

@@ -102,12 +102,9 @@ export class StoreConsumer {
     const origins: Origin[] = [];
     const bad: DeadLetter[] = [];
     for (const m of messages) {
-      const origin: Origin = {
-        topic: m.topic,
-        partition: m.partition,
-        offset: m.offset,
-        timestamp: m.timestamp,
-      };
+      // The message is its own origin (topic, partition, offset, timestamp): no object per record.
+      // It is kept until its batch is stored either way (the batch is committed after).
+      const origin: Origin = m;
       if (m.value === null) {
         // A tombstone on the compacted decisions topic deletes a key; the audit trail already
         // has the decision's last state. Elsewhere it is not a record.
@@ -139,9 +136,9 @@ export class StoreConsumer {
     // come before the next fetch, so send now rather than after idle_flush_ms. While that insert
     // runs, the rows of batches arriving meanwhile gather into the next one.
     if (this.waiting >= this.active) this.writer.sendNow();
+    const lastTimestamp = messages[messages.length - 1]!.timestamp;
     const done = this.stoppable(stored).then(() => {
-      const last = messages[messages.length - 1]!;
-      lagSeconds.set({ topic: ctx.topic }, Math.max(0, (Date.now() - last.timestamp) / 1000));
+      lagSeconds.set({ topic: ctx.topic }, Math.max(0, (Date.now() - lastTimestamp) / 1000));
     });
     done
       .finally(() => {

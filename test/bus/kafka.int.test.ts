@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import kafkajs from '../../src/bus/kafkajs.js';
 import { createBus } from '../../src/bus/create.js';
 import type { KafkaBusOptions } from '../../src/bus/kafka.js';
 import { configSchema } from '../../src/config/config.js';
@@ -36,6 +37,42 @@ describe('kafka bus with the producer in a worker thread: contract (real broker)
     },
     { exactCompaction: false, timeoutMs: 60_000 },
   );
+});
+
+describe('kafka bus: topics', () => {
+  it('ensureTopics creates only what is missing, with its settings, and leaves existing topics as they are', async () => {
+    const bus = await createBus(kafkaBusConfig(), { kafka: fast });
+    const cfg = kafkaBusConfig();
+    const admin = new kafkajs.Kafka({
+      brokers: cfg.kafka.brokers,
+      clientId: 'topics-test',
+      logLevel: kafkajs.logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      const old = unique('exists');
+      const fresh = unique('fresh');
+      await bus.ensureTopics([{ topic: old, partitions: 1 }]);
+      // Asked again with other settings, plus a new one: the old keeps its single partition.
+      await bus.ensureTopics([
+        { topic: old, partitions: 3 },
+        { topic: fresh, partitions: 3, compacted: true },
+      ]);
+      const { topics } = await admin.fetchTopicMetadata({ topics: [old, fresh] });
+      const partitions = Object.fromEntries(topics.map((t) => [t.name, t.partitions.length]));
+      expect(partitions).toEqual({ [old]: 1, [fresh]: 3 });
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          { type: kafkajs.ConfigResourceTypes.TOPIC, name: fresh, configNames: ['cleanup.policy'] },
+        ],
+      });
+      expect(described.resources[0]!.configEntries[0]!.configValue).toBe('compact');
+    } finally {
+      await admin.disconnect();
+      await bus.close();
+    }
+  });
 });
 
 describe('kafka bus: taken batches', () => {
