@@ -27,6 +27,7 @@ export interface BusMessage {
   key: string | null;
   /** null is a tombstone (compacted topics). */
   value: Buffer | null;
+  /** Read-only: a message without headers may share one frozen empty object with others. */
   headers: Record<string, string>;
   /** Producer timestamp, ms since epoch. */
   timestamp: number;

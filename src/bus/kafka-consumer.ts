@@ -260,14 +260,18 @@ export class KafkaConsumer implements Consumer {
   }
 }
 
+/** The headers of every message without any, shared and frozen (most have none). */
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+
 function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
-  const headers: Record<string, string> = {};
+  let headers = NO_HEADERS;
   if (m.headers) {
     // for-in, not Object.entries: no array per record (most records have no headers).
     for (const name in m.headers) {
       if (!Object.hasOwn(m.headers, name)) continue;
       const v = m.headers[name];
       if (v === undefined) continue;
+      if (headers === NO_HEADERS) headers = {};
       headers[name] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
     }
   }

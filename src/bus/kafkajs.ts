@@ -78,6 +78,9 @@ function readVarLongNumber(d: RecordDecoderInput): number {
   return Number.NaN;
 }
 
+/** The headers of every record without any, shared and frozen. */
+const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
+
 /**
  * kafkajs' record decoder (protocol/recordBatch/record/v0/decoder.js) with number arithmetic:
  * the same fields, in the same order, with the same values; `own` decodes what this does not.
@@ -107,6 +110,21 @@ export function leanRecordDecoder(
     }
     const key = decoder.readVarIntBytes();
     const value = decoder.readVarIntBytes();
+    // Most records have no headers (a count of 0, one zero byte): no array and no object for them.
+    if (decoder.buffer[decoder.offset] === 0) {
+      decoder.offset++;
+      return {
+        magicByte,
+        attributes,
+        timestamp,
+        offset: String(offsetNumber),
+        key,
+        value,
+        headers: NO_HEADERS,
+        isControlRecord: isControlBatch,
+        batchContext,
+      };
+    }
     const list = decoder.readVarIntArray(headerDecoder) as Array<{ key: string; value: Buffer }>;
     const headers: Record<string, Buffer | Buffer[]> = {};
     for (const h of list) {
