@@ -25,6 +25,7 @@ import type { Bus, BusRecord, ProducerOptions } from '../../src/bus/bus.js';
 import { KafkaBus } from '../../src/bus/kafka.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { configSchema } from '../../src/config/config.js';
+import { rng } from '../lib/rng.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,13 +45,7 @@ const PER_SEND = Number(args['per-send']);
 
 /** Deterministic records: a seeded xorshift picks IPs, users and queue ids. */
 function makeRecords(n: number, seed = 42): BusRecord[] {
-  let s = seed >>> 0 || 1;
-  const rnd = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
+  const rnd = rng(seed);
   const out: BusRecord[] = [];
   for (let i = 0; i < n; i++) {
     const ip = `198.51.${Math.floor(rnd() * 256)}.${Math.floor(rnd() * 256)}`;

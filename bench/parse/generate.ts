@@ -2,9 +2,8 @@
 // rejects, accepted mail with its queue lifecycle, disconnect) from a population of clients, some of
 // them harvesters and bots; Postfix-heavy (syslog RFC 3164), with Sendmail (RFC 3339 high
 // precision) and Exim (its own main log). The same seed gives the same bytes.
-
-import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 
 export interface GenerateOptions {
   lines: number;

@@ -28,7 +28,7 @@ import type { Bus, BusRecord, Producer } from '../../src/bus/bus.js';
 import { createBus } from '../../src/bus/create.js';
 import { type Config, configSchema } from '../../src/config/config.js';
 import { LineParser } from '../../src/parse/parser.js';
-import { shipProducer, shipperFromConfig } from '../../src/ship/start.js';
+import { shipperFromConfig, shipProducer } from '../../src/ship/start.js';
 import { postfixLines } from './lines.js';
 
 const { values: args } = parseArgs({

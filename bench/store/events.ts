@@ -1,17 +1,7 @@
 // The store bench's data: real-shaped Postfix lines, parsed by the real parser, seeded.
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { LineParser } from '../../src/parse/parser.js';
-
-/** Seeded xorshift32. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
+import { rng } from '../lib/rng.js';
 
 /** A day of mixed Postfix traffic on 4 hosts: sessions, deliveries, unknown-user rejects. */
 export function makeEvents(n: number): MailEvent[] {

@@ -81,6 +81,29 @@ function readVarLongNumber(d: RecordDecoderInput): number {
 /** The headers of every record without any, shared and frozen. */
 const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
 
+/** A record's headers as kafkajs gives them: name -> value, or values when a name repeats. */
+function readHeaders(
+  decoder: RecordDecoderInput,
+  headerDecoder: (d: RecordDecoderInput) => unknown,
+): Record<string, Buffer | Buffer[]> {
+  const list = decoder.readVarIntArray(headerDecoder) as Array<{ key: string; value: Buffer }>;
+  const headers: Record<string, Buffer | Buffer[]> = {};
+  for (const h of list) {
+    // Own properties, defined: a header named __proto__ (or toString...) is a header with its
+    // value. kafkajs reads the earlier value through the prototype and makes it [{}, value];
+    // the one difference from kafkajs' decoder.
+    const had = Object.hasOwn(headers, h.key) ? headers[h.key] : undefined;
+    const v = had === undefined ? h.value : Array.isArray(had) ? had.concat([h.value]) : [had, h.value];
+    Object.defineProperty(headers, h.key, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return headers;
+}
+
 /**
  * kafkajs' record decoder (protocol/recordBatch/record/v0/decoder.js) with number arithmetic:
  * the same fields, in the same order, with the same values; `own` decodes what this does not.
@@ -111,35 +134,9 @@ export function leanRecordDecoder(
     const key = decoder.readVarIntBytes();
     const value = decoder.readVarIntBytes();
     // Most records have no headers (a count of 0, one zero byte): no array and no object for them.
-    if (decoder.buffer[decoder.offset] === 0) {
-      decoder.offset++;
-      return {
-        magicByte,
-        attributes,
-        timestamp,
-        offset: String(offsetNumber),
-        key,
-        value,
-        headers: NO_HEADERS,
-        isControlRecord: isControlBatch,
-        batchContext,
-      };
-    }
-    const list = decoder.readVarIntArray(headerDecoder) as Array<{ key: string; value: Buffer }>;
-    const headers: Record<string, Buffer | Buffer[]> = {};
-    for (const h of list) {
-      // Own properties, defined: a header named __proto__ (or toString...) is a header with its
-      // value. kafkajs reads the earlier value through the prototype and makes it [{}, value];
-      // the one difference from kafkajs' decoder.
-      const had = Object.hasOwn(headers, h.key) ? headers[h.key] : undefined;
-      const v = had === undefined ? h.value : Array.isArray(had) ? had.concat([h.value]) : [had, h.value];
-      Object.defineProperty(headers, h.key, {
-        value: v,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
+    let headers = NO_HEADERS;
+    if (decoder.buffer[decoder.offset] === 0) decoder.offset++;
+    else headers = readHeaders(decoder, headerDecoder);
     return {
       magicByte,
       attributes,

@@ -11,8 +11,8 @@ import type { Decision, Detection } from '../../src/decision/decision.js';
 import { schemaOptions } from '../../src/store/schema-options.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { repoRoot } from '../services/services.js';
-import { decisionFor } from '../store/fixtures.js';
 import { harvestLog, mailLogEvents, parseLog } from './fixtures.js';
+import { decisionFor } from '../store/fixtures.js';
 
 // The dashboards of dashboards/: the committed JSON is what dashboards/mizugiwa.ts builds, and
 // every ClickHouse query in it (panels and variables) runs against the real schema

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import kafkajs from '../../src/bus/kafkajs.js';
 import { createBus } from '../../src/bus/create.js';
 import type { KafkaBusOptions } from '../../src/bus/kafka.js';
+import kafkajs from '../../src/bus/kafkajs.js';
 import { configSchema } from '../../src/config/config.js';
 import { registry } from '../../src/metrics/registry.js';
 import { Collector, defineBusContract, unique } from './contract.js';

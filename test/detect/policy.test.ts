@@ -1,12 +1,12 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { validate } from '../../src/config/load.js';
 import type { Decision } from '../../src/decision/decision.js';
 import { defaultDetectConfig } from '../../src/detect/config.js';
 import { DecisionPolicy, type DecisionRequest } from '../../src/detect/policy/policy.js';
 import { Whitelist } from '../../src/detect/policy/whitelist.js';
 import { decodeSignal } from '../../src/detect/signal.js';
 import { decodeMailEvent } from '../../src/detect/validate.js';
+import { validate } from '../../src/config/load.js';
 
 const T0 = Date.parse('2026-03-02T08:00:00Z');
 const silent = pino({ level: 'silent' });

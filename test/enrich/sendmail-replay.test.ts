@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { Decision } from '../../src/decision/decision.js';
 import { defaultDetectConfig } from '../../src/detect/config.js';
+import type { Decision } from '../../src/decision/decision.js';
 import { type ReplayRecord, replay } from '../../src/detect/replay.js';
 
 // A Sendmail harvest as the real Sendmail logs it: each `<rcpt>... User unknown` comes before the

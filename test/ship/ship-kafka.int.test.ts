@@ -8,7 +8,7 @@ import { postfixLines, seqOf } from '../../bench/ship/lines.js';
 import type { Bus, Producer } from '../../src/bus/bus.js';
 import { type Config, configSchema } from '../../src/config/config.js';
 import type { Shipper } from '../../src/ship/shipper.js';
-import { shipProducer, shipperFromConfig } from '../../src/ship/start.js';
+import { shipperFromConfig, shipProducer } from '../../src/ship/start.js';
 import { loadServices } from '../services/services.js';
 import { quiet, tmp } from './helpers.js';
 import { Collector, kafkaBrokers, openBus, orderViolations, testTopic, waitUntil } from './kafka-helpers.js';

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../bench/lib/rng.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { LineParser } from '../../src/parse/parser.js';
 import { transcodeEvent } from '../../src/store/json-rowbinary.js';
@@ -743,14 +744,3 @@ describe('transcodeEvent', () => {
     expect(fast).toBeLessThan(N * 0.95);
   });
 });
-
-/** Seeded xorshift32. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
