@@ -21,6 +21,8 @@ export interface Timing {
   brokerCpuSeconds?: number;
   /** Rows in mail_events when the clock stopped (scenarios that store in another process). */
   stored?: number;
+  /** Rows ClickHouse's background merges read over the same span (all tables). */
+  mergedRows?: number;
 }
 
 const TICK = 100; // USER_HZ: /proc counts CPU time in 1/100 s
@@ -86,11 +88,31 @@ export async function count(ch: ClickHouse, db: string): Promise<number> {
   }
 }
 
-/** Database `db` dropped if there, created and migrated. */
-export async function fresh(ch: ClickHouse, db: string): Promise<void> {
+/**
+ * Rows merges have read since the engine (or server) started: system.events' MergedRows. A
+ * merge reads its parts whole and writes them again, so over a span this is the rewriting.
+ */
+export async function mergedRows(ch: ClickHouse): Promise<number> {
+  const rs = await ch.client.query({
+    query: "SELECT sum(value) AS n FROM system.events WHERE event = 'MergedRows'",
+    format: 'JSONEachRow',
+  });
+  return Number((await rs.json<{ n: string }>())[0]?.n ?? 0);
+}
+
+/**
+ * Database `db` dropped if there, created and migrated; with `mergeSelectorBase`, mail_events
+ * then gets that merge_selector_base instead of migration 008's (to compare, e.g. with 5,
+ * ClickHouse's default).
+ */
+export async function fresh(ch: ClickHouse, db: string, mergeSelectorBase?: number): Promise<void> {
   await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
   await ch.client.command({ query: `CREATE DATABASE ${db}` });
   await migrate({ ...ch, database: db }, { database: db, ...storeSchema.parse({}) });
+  if (mergeSelectorBase !== undefined)
+    await ch.client.command({
+      query: `ALTER TABLE ${db}.mail_events MODIFY SETTING merge_selector_base = ${mergeSelectorBase}`,
+    });
 }
 
 /** `fn` with a fresh Kafka bus on `brokers`, closed after. */

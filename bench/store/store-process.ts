@@ -4,7 +4,7 @@
 // Started once per backend and kept (so it warms up as a running store does), it takes requests
 // over the fork channel:
 //   { op: 'open', clickhouse, brokers }  its ClickHouse (embedded: a data directory of its own)
-//   { op: 'kafka', db, topics, groupId, n }  StoreConsumer + StoreWriter on a fresh database,
+//   { op: 'kafka', db, topics, groupId, n, mergeSelectorBase? }  StoreConsumer + StoreWriter on a fresh database,
 //                                         timed from the consumer's start to n rows stored
 //   { op: 'consume', topic, groupId, n }  the same consumer settings, a handler that only counts
 //   { op: 'close' }
@@ -18,7 +18,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { StoreConsumer } from '../../src/store/consumer.js';
 import { rowsInserted } from '../../src/store/metrics.js';
 import { StoreWriter } from '../../src/store/writer.js';
-import { Clock, count, fresh, storeCfg, type Timing, withKafkaBus } from './common.js';
+import { Clock, count, fresh, mergedRows, storeCfg, type Timing, withKafkaBus } from './common.js';
 
 export type StoreRequest =
   | { op: 'open'; clickhouse: Record<string, unknown>; brokers: string[] }
@@ -28,6 +28,8 @@ export type StoreRequest =
       topics: { events: string; detections: string; decisions: string };
       groupId: string;
       n: number;
+      /** mail_events' merge_selector_base, when not migration 008's. */
+      mergeSelectorBase?: number;
     }
   | { op: 'consume'; topic: string; groupId: string; n: number }
   | { op: 'close' };
@@ -46,7 +48,7 @@ async function eventRowsInserted(): Promise<number> {
 
 async function store(req: Extract<StoreRequest, { op: 'kafka' }>): Promise<Timing> {
   const c = ch!;
-  await fresh(c, req.db);
+  await fresh(c, req.db, req.mergeSelectorBase);
   const t = await withKafkaBus(brokers, async (bus) => {
     const w = await StoreWriter.open({ ...c, database: req.db }, storeCfg);
     const consumer = new StoreConsumer(bus, w, {
@@ -58,14 +60,16 @@ async function store(req: Extract<StoreRequest, { op: 'kafka' }>): Promise<Timin
     // Rows acknowledged by ClickHouse, from the writer's own counter: polling count() would
     // queue a query behind the inserts (chdb runs one statement at a time).
     const before = await eventRowsInserted();
+    const merged = await mergedRows(c);
     const clock = new Clock();
     await consumer.start();
     while ((await eventRowsInserted()) - before < req.n) await new Promise((r) => setTimeout(r, 5));
     const timing = clock.stop();
+    const rewritten = (await mergedRows(c)) - merged;
     const stored = await count(c, req.db);
     await consumer.stop();
     await w.close();
-    return { ...timing, stored };
+    return { ...timing, stored, mergedRows: rewritten };
   });
   await c.client.command({ query: `DROP DATABASE IF EXISTS ${req.db}` });
   return t;

@@ -27,6 +27,11 @@
 //
 //   npx tsc -p tsconfig.json && node dist/bench/store/throughput.js [--events 1000000] [--runs 3] [--warmup 1]
 //     [--only transcode,raw,raw-optimize,direct,memory,consume,kafka] [--backend embedded,server]
+//     [--merge-selector-base N]
+// --merge-selector-base sets mail_events' merge_selector_base (migration 008 sets 25; 5 is
+// ClickHouse's default) to compare merge policies; the kafka line reports the rows merges read
+// per stored event. More events mean more merge levels: --events 3000000 shows what a longer
+// stream costs (give node --max-old-space-size=14000 for the generated events).
 // Each scenario runs --warmup times unmeasured first: the engine's allocator and the JIT warm up
 // as in a store that has been running (the first runs in a process were up to 2x slower).
 import { type ChildProcess, fork } from 'node:child_process';
@@ -59,13 +64,22 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     only: { type: 'string', default: 'transcode,raw,direct,memory,consume,kafka' },
     backend: { type: 'string', default: 'embedded,server' },
+    'merge-selector-base': { type: 'string' },
   },
 });
 const N = Number(args.events);
 const RUNS = Number(args.runs);
 const WARMUP = Number(args.warmup);
+const MERGE_BASE =
+  args['merge-selector-base'] === undefined ? undefined : Number(args['merge-selector-base']);
+if (MERGE_BASE !== undefined && !(MERGE_BASE >= 1))
+  throw new Error(`--merge-selector-base ${args['merge-selector-base']}: a number of at least 1`);
 const ONLY = new Set(args.only!.split(','));
 const BACKENDS = args.backend!.split(',');
+if (MERGE_BASE !== undefined && BACKENDS.includes('server'))
+  throw new Error(
+    '--merge-selector-base is for the embedded engine (the legacy server has no such setting): add --backend embedded',
+  );
 createLogger({ level: 'warn' });
 
 const CHUNK = 5000;
@@ -393,7 +407,14 @@ async function main(): Promise<void> {
           const tag = `${Date.now().toString(36)}${r}`;
           const topics = await filledTopics(kafka.brokers, events);
           const p = await storeProcess();
-          return (await p.request({ op: 'kafka', db, topics, groupId: `bench-${tag}`, n: N }))!;
+          return (await p.request({
+            op: 'kafka',
+            db,
+            topics,
+            groupId: `bench-${tag}`,
+            n: N,
+            mergeSelectorBase: MERGE_BASE,
+          }))!;
         },
       ]);
     for (const [name, fn] of scenarios) {
@@ -401,10 +422,11 @@ async function main(): Promise<void> {
       const perCpu: number[] = [];
       const mainShare: number[] = [];
       const broker: number[] = [];
+      const rewrites: number[] = [];
       let bytes: { compressed: number; uncompressed: number } | undefined;
       for (let r = -WARMUP; r < RUNS; r++) {
         const db = `mz_bench_${r < 0 ? `w${-r}` : r}`;
-        await fresh(ch, db);
+        await fresh(ch, db, MERGE_BASE);
         if (r < 0) {
           await fn(db, r);
           await ch.client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
@@ -414,6 +436,7 @@ async function main(): Promise<void> {
         perCpu.push(N / t.cpuSeconds);
         if (t.mainCpuSeconds !== undefined) mainShare.push(t.mainCpuSeconds / t.seconds);
         if (t.brokerCpuSeconds !== undefined) broker.push(t.brokerCpuSeconds);
+        if (t.mergedRows !== undefined) rewrites.push(t.mergedRows / N);
         const stored = name.includes('consume only') ? N : (t.stored ?? (await count(ch, db)));
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
         rates.push(N / t.seconds);
@@ -427,7 +450,8 @@ async function main(): Promise<void> {
           `  ${Math.round(median(perCpu)).toLocaleString('en')} events per CPU-second of the ${kafkaScenario ? 'store process' : 'process'}` +
           (kafkaScenario && mainShare.length
             ? `, main thread busy ${Math.round(100 * median(mainShare))} %` +
-              (broker.length ? `, broker ${median(broker).toFixed(2)} CPU-s` : '')
+              (broker.length ? `, broker ${median(broker).toFixed(2)} CPU-s` : '') +
+              (rewrites.length ? `, merges read ${median(rewrites).toFixed(2)} rows per event` : '')
             : '') +
           (bytes
             ? `  stored ${bytes.compressed.toFixed(1)} B/event compressed, ${bytes.uncompressed.toFixed(0)} B uncompressed`

@@ -60,9 +60,15 @@ export function registerMigrateCommand(program: Command): void {
           const r = await migrate(ch, schema);
           for (const m of r.applied)
             process.stdout.write(`applied ${String(m.version).padStart(3, '0')}_${m.name}\n`);
+          for (const m of r.waiting)
+            process.stdout.write(
+              `waiting ${String(m.version).padStart(3, '0')}_${m.name}: needs MergeTree settings ` +
+                `${m.requires.join(', ')}, unknown to this server; applied after an upgrade\n`,
+            );
           process.stdout.write(
             `${cfg.clickhouse.backend} ClickHouse ${r.dialect.version} (${r.dialect.name} dialect): ` +
-              `${r.applied.length} applied, ${r.skipped.length} already there\n`,
+              `${r.applied.length} applied, ${r.skipped.length} already there` +
+              `${r.waiting.length > 0 ? `, ${r.waiting.length} waiting` : ''}\n`,
           );
         } finally {
           await ch.close();

@@ -16,7 +16,9 @@ import { CURRENT_MIN_MAJOR, type Dialect, type DialectName, detectDialect } from
 //   {replicated}          '' or Replicated (engine prefix; replica path from the server defaults)
 //   {retention_days} {audit_retention_days} {rollup_retention_days}
 // A line `-- distributed: NAME BY EXPR` adds, with the cluster switch on, a Distributed table
-// NAME over NAME_local sharded by EXPR.
+// NAME over NAME_local sharded by EXPR. A line `-- requires merge_tree_setting: NAME` makes the
+// migration wait (not applied, not recorded, logged) while the server does not know that
+// MergeTree setting; it is applied at the first start after an upgrade.
 
 export interface SchemaOptions {
   database: string;
@@ -32,12 +34,17 @@ export interface Migration {
   /** sha256 of the template (before placeholders), so a changed retention is not a changed migration. */
   checksum: string;
   template: string;
+  /** MergeTree settings the server must know for this migration to run. */
+  requires: string[];
 }
 
 export interface MigrateResult {
   dialect: Dialect;
   applied: Migration[];
+  /** Applied before. */
   skipped: Migration[];
+  /** Waiting for a server that knows the settings they require. */
+  waiting: Migration[];
 }
 
 const FILE_RE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
@@ -65,6 +72,9 @@ export function loadMigrations(dialect: DialectName, dir = schemasDir()): Migrat
       name: m[2]!,
       checksum: createHash('sha256').update(template).digest('hex'),
       template,
+      requires: [...template.matchAll(/^--\s*requires merge_tree_setting:\s*([A-Za-z0-9_]+)\s*$/gm)].map(
+        (r) => r[1]!,
+      ),
     });
   }
   const versions = out.map((m) => m.version);
@@ -125,7 +135,11 @@ export function printSchema(opts: SchemaOptions, dialect: DialectName = 'current
  * Applies pending migrations in order and records each one. Safe to run concurrently with
  * itself only in the sense that every statement is idempotent; run it from one place.
  */
-export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<MigrateResult> {
+export async function migrate(
+  ch: ClickHouse,
+  opts: SchemaOptions,
+  dir = schemasDir(),
+): Promise<MigrateResult> {
   const log = logger('migrate');
   const dialect = await detectDialect(ch);
   if (dialect.name === 'legacy' && opts.cluster.enabled) {
@@ -133,7 +147,7 @@ export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<Migr
       `cluster DDL needs ClickHouse ${CURRENT_MIN_MAJOR} or later; the server is ${dialect.version}`,
     );
   }
-  const migrations = loadMigrations(dialect.name);
+  const migrations = loadMigrations(dialect.name, dir);
   const table = `${opts.database}.schema_migrations`;
   // 001 creates the migrations table; run it unconditionally (it is IF NOT EXISTS).
   const first = migrations[0];
@@ -150,6 +164,8 @@ export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<Migr
 
   const applied: Migration[] = [];
   const skipped: Migration[] = [];
+  const waiting: Migration[] = [];
+  let known: Set<string> | undefined;
   for (const m of migrations) {
     const had = done.get(m.version);
     if (had !== undefined) {
@@ -161,6 +177,18 @@ export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<Migr
       }
       skipped.push(m);
       continue;
+    }
+    if (m.requires.length > 0) {
+      known ??= await mergeTreeSettings(ch);
+      const missing = m.requires.filter((name) => !known!.has(name));
+      if (missing.length > 0) {
+        log.info(
+          { version: m.version, name: m.name, missing, server: dialect.version },
+          'migration waits for a server that knows these MergeTree settings',
+        );
+        waiting.push(m);
+        continue;
+      }
     }
     for (const s of render(m.template, opts)) {
       try {
@@ -178,7 +206,15 @@ export async function migrate(ch: ClickHouse, opts: SchemaOptions): Promise<Migr
     applied.push(m);
   }
   if (dialect.name === 'current') await applyRetention(ch, opts);
-  return { dialect, applied, skipped };
+  return { dialect, applied, skipped, waiting };
+}
+
+async function mergeTreeSettings(ch: ClickHouse): Promise<Set<string>> {
+  const rs = await ch.client.query({
+    query: 'SELECT name FROM system.merge_tree_settings',
+    format: 'JSONEachRow',
+  });
+  return new Set((await rs.json<{ name: string }>()).map((r) => r.name));
 }
 
 /** TTLs whose days come from config: changed in place when the config changed. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -9,6 +9,7 @@ import {
   printSchema,
   render,
   type SchemaOptions,
+  schemasDir,
 } from '../../src/clickhouse/migrate.js';
 import { clickhouseSchema } from '../../src/config/schema.js';
 
@@ -65,6 +66,56 @@ describe('migrations against the embedded engine (chdb)', () => {
       'rollup_kind_1m',
     ]) {
       expect(names).toContain(t);
+    }
+  });
+
+  it('sets merge_selector_base on mail_events (fewer merges per stored event)', async () => {
+    const rs = await ch.client.query({
+      query: "SELECT engine_full FROM system.tables WHERE database = 'mz' AND name = 'mail_events'",
+      format: 'JSONEachRow',
+    });
+    const [row] = await rs.json<{ engine_full: string }>();
+    expect(row!.engine_full).toMatch(/merge_selector_base = 25\b/);
+  });
+
+  it('a migration needing a MergeTree setting the server lacks waits, unrecorded; later ones go on', async () => {
+    const schemas = mkdtempSync(join(tmpdir(), 'mz-migrate-schemas-'));
+    try {
+      copyFileSync(
+        join(schemasDir(), '001_schema_migrations.sql'),
+        join(schemas, '001_schema_migrations.sql'),
+      );
+      writeFileSync(
+        join(schemas, '002_needs_future.sql'),
+        '-- requires merge_tree_setting: no_such_setting_in_any_release\n' +
+          'CREATE TABLE IF NOT EXISTS {db}.future (x UInt8) ENGINE = MergeTree ORDER BY x;\n',
+      );
+      writeFileSync(
+        join(schemas, '003_plain.sql'),
+        '-- requires merge_tree_setting: index_granularity\n' +
+          'CREATE TABLE IF NOT EXISTS {db}.plain (x UInt8) ENGINE = MergeTree ORDER BY x;\n',
+      );
+      await ch.client.command({ query: 'CREATE DATABASE IF NOT EXISTS mz_wait' });
+      const o = { ...opts, database: 'mz_wait' };
+      const first = await migrate(ch, o, schemas);
+      expect(first.waiting.map((m) => m.version)).toEqual([2]);
+      expect(first.waiting[0]!.requires).toEqual(['no_such_setting_in_any_release']);
+      expect(first.applied.map((m) => m.version)).toEqual([1, 3]);
+      const again = await migrate(ch, o, schemas);
+      expect(again.waiting.map((m) => m.version)).toEqual([2]);
+      expect(again.applied).toEqual([]);
+      const rs = await ch.client.query({
+        query:
+          'SELECT (SELECT groupArray(version) FROM (SELECT version FROM mz_wait.schema_migrations ORDER BY version)) AS v, ' +
+          "(SELECT groupArray(name) FROM (SELECT name FROM system.tables WHERE database = 'mz_wait' ORDER BY name)) AS t",
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ v: number[]; t: string[] }>();
+      expect(row!.v.map(Number)).toEqual([1, 3]);
+      expect(row!.t).toEqual(['plain', 'schema_migrations']);
+    } finally {
+      rmSync(schemas, { recursive: true, force: true });
+      await ch.client.command({ query: 'DROP DATABASE IF EXISTS mz_wait' });
     }
   });
 
