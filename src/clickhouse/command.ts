@@ -30,7 +30,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--legacy', 'with --print: show the version-neutral schema used for ClickHouse before 23')
     .action(
       action(async (opts: MigrateOptions) => {
-        const [{ openClickHouse }, { migrate, printSchema }] = await Promise.all([
+        const [{ openClickHouse }, { migrate, migrationLabel, printSchema }] = await Promise.all([
           import('./client.js'),
           import('./migrate.js'),
         ]);
@@ -58,11 +58,10 @@ export function registerMigrateCommand(program: Command): void {
         const ch = await openClickHouse(cfg.clickhouse);
         try {
           const r = await migrate(ch, schema);
-          for (const m of r.applied)
-            process.stdout.write(`applied ${String(m.version).padStart(3, '0')}_${m.name}\n`);
+          for (const m of r.applied) process.stdout.write(`applied ${migrationLabel(m)}\n`);
           for (const m of r.waiting)
             process.stdout.write(
-              `waiting ${String(m.version).padStart(3, '0')}_${m.name}: needs MergeTree settings ` +
+              `waiting ${migrationLabel(m)}: needs MergeTree settings ` +
                 `${m.requires.join(', ')}, unknown to this server; applied after an upgrade\n`,
             );
           process.stdout.write(

@@ -82,6 +82,11 @@ export function loadMigrations(dialect: DialectName, dir = schemasDir()): Migrat
   return out;
 }
 
+/** A migration as its file names it: `008_merge_selector_base`. */
+export function migrationLabel(m: Migration): string {
+  return `${String(m.version).padStart(3, '0')}_${m.name}`;
+}
+
 /** Fills in the placeholders and splits into statements (comment-only chunks dropped). */
 export function render(template: string, opts: SchemaOptions): string[] {
   const c = opts.cluster.enabled;
@@ -125,7 +130,7 @@ function quoteIdent(s: string): string {
 export function printSchema(opts: SchemaOptions, dialect: DialectName = 'current'): string {
   const parts: string[] = [];
   for (const m of loadMigrations(dialect)) {
-    parts.push(`-- ${String(m.version).padStart(3, '0')}_${m.name} (${dialect})`);
+    parts.push(`-- ${migrationLabel(m)} (${dialect})`);
     for (const s of render(m.template, opts)) parts.push(`${s};\n`);
   }
   return parts.join('\n');
