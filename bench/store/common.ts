@@ -8,7 +8,11 @@ import { migrate } from '../../src/clickhouse/migrate.js';
 import { configSchema } from '../../src/config/config.js';
 import { storeSchema } from '../../src/store/config.js';
 
-export const storeCfg = storeSchema.parse({ batch_rows: 50_000, max_buffered_rows: 200_000 });
+export const storeCfg = storeSchema.parse({
+  batch_rows: 50_000,
+  max_buffered_rows: 200_000,
+  ...(process.env.MZ_BENCH_STORE_CFG ? JSON.parse(process.env.MZ_BENCH_STORE_CFG) : {}),
+});
 
 /** Wall time and CPU time of what a scenario measures. */
 export interface Timing {
@@ -23,6 +27,8 @@ export interface Timing {
   stored?: number;
   /** Rows ClickHouse's background merges read over the same span (all tables). */
   mergedRows?: number;
+  /** Kafka scenarios: seconds from the consumer's start until it had joined its group. */
+  joinSeconds?: number;
 }
 
 const TICK = 100; // USER_HZ: /proc counts CPU time in 1/100 s
@@ -53,6 +59,11 @@ export class Clock {
   private readonly main0 = procCpu(`self/task/${process.pid}`);
   private readonly broker = brokerPid();
   private readonly broker0 = this.broker ? procCpu(this.broker) : undefined;
+
+  /** Seconds since the start. */
+  elapsed(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
 
   stop(): Timing {
     const cpu = process.cpuUsage(this.cpu0);

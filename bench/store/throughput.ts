@@ -8,7 +8,10 @@
 //             what the bus can hand any store here (the ceiling of the kafka path)
 //   kafka   : Kafka topic (pre-filled as the shipper fills it) -> StoreConsumer -> StoreWriter
 //             (`mizugiwa store`); timed from the consumer's start (group join included) until
-//             the writer has every row acknowledged, CPU counted over the same span. A million
+//             the writer has every row acknowledged, CPU counted over the same span; a second
+//             line gives the rate after the join (from when the consumer had joined its group
+//             to the last row acknowledged; the join is a run's fixed cost, which
+//             kafka-consumer-perf-test also reports apart) and the join times. A million
 //             events by default: long enough for the engine's background merges of the inserted
 //             parts to run, and to cost, as they do in a store that keeps up with a stream.
 // The Kafka topic is filled once; each run reads it from the beginning in a group of its own.
@@ -423,6 +426,8 @@ async function main(): Promise<void> {
       const mainShare: number[] = [];
       const broker: number[] = [];
       const rewrites: number[] = [];
+      const afterJoin: number[] = [];
+      const joins: number[] = [];
       let bytes: { compressed: number; uncompressed: number } | undefined;
       for (let r = -WARMUP; r < RUNS; r++) {
         const db = `mz_bench_${r < 0 ? `w${-r}` : r}`;
@@ -437,6 +442,10 @@ async function main(): Promise<void> {
         if (t.mainCpuSeconds !== undefined) mainShare.push(t.mainCpuSeconds / t.seconds);
         if (t.brokerCpuSeconds !== undefined) broker.push(t.brokerCpuSeconds);
         if (t.mergedRows !== undefined) rewrites.push(t.mergedRows / N);
+        if (t.joinSeconds !== undefined && name.startsWith('kafka ->')) {
+          joins.push(t.joinSeconds);
+          afterJoin.push(N / (t.seconds - t.joinSeconds));
+        }
         const stored = name.includes('consume only') ? N : (t.stored ?? (await count(ch, db)));
         if (stored < N) throw new Error(`${name}: ${stored} of ${N} stored`);
         rates.push(N / t.seconds);
@@ -452,6 +461,10 @@ async function main(): Promise<void> {
             ? `, main thread busy ${Math.round(100 * median(mainShare))} %` +
               (broker.length ? `, broker ${median(broker).toFixed(2)} CPU-s` : '') +
               (rewrites.length ? `, merges read ${median(rewrites).toFixed(2)} rows per event` : '')
+            : '') +
+          (afterJoin.length
+            ? `\n  ${''.padEnd(8)} ${'  after the group join'.padEnd(22)} median ${Math.round(median(afterJoin)).toLocaleString('en').padStart(9)} events/s` +
+              `  (runs: ${afterJoin.map((x) => Math.round(x).toLocaleString('en')).join(', ')}; joining took ${joins.map((x) => x.toFixed(2)).join(', ')} s)`
             : '') +
           (bytes
             ? `  stored ${bytes.compressed.toFixed(1)} B/event compressed, ${bytes.uncompressed.toFixed(0)} B uncompressed`

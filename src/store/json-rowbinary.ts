@@ -621,8 +621,13 @@ function ts(b: Uint8Array, now: number): boolean {
   try {
     if (t === T_NONE || t === T_NULL) us = tsMicros(now);
     else if (t === T_NUM) us = tsMicros(vn[S_TS]!);
-    else if (t === T_STR) us = tsMicros(latin1(b, va[S_TS]!, vb[S_TS]!));
-    else return false;
+    else if (t === T_STR) {
+      us = sameSecond(b, va[S_TS]!, vb[S_TS]!);
+      if (us < 0) {
+        us = tsMicros(latin1(b, va[S_TS]!, vb[S_TS]!));
+        noteSecond(b, va[S_TS]!, vb[S_TS]!, us);
+      }
+    } else return false;
   } catch {
     return false; // not a time: the slow path says why
   }
@@ -633,6 +638,46 @@ function ts(b: Uint8Array, now: number): boolean {
 }
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+// Consecutive events mostly share their second: the 19 bytes `YYYY-MM-DDThh:mm:ss` of the last
+// time read the slow way (tsMicros) are kept with its whole seconds, and a time with the same
+// bytes and a plain UTC tail (`Z` or `.digits` then `Z`, as the parser writes it) is read here
+// without a string: the fraction is the only new part (its first 6 digits, as tsMicros reads
+// it). Anything else takes tsMicros.
+const lastHead = new Uint8Array(19);
+let lastHeadSeconds = -1;
+
+/** Microseconds of the time in b[start..end) when it is in the remembered second, else -1. */
+function sameSecond(b: Uint8Array, start: number, end: number): number {
+  if (lastHeadSeconds < 0 || end - start < 20 || b[end - 1] !== 0x5a) return -1;
+  for (let k = 0; k < 19; k++) if (b[start + k] !== lastHead[k]) return -1;
+  const frac = utcFraction(b, start + 19, end);
+  return frac < 0 ? -1 : lastHeadSeconds * 1e6 + frac;
+}
+
+/** The fraction in µs of the tail b[at..end) when it is `Z` or `.` 1-9 digits `Z`, else -1. */
+function utcFraction(b: Uint8Array, at: number, end: number): number {
+  if (at === end - 1) return 0;
+  if (b[at] !== 0x2e || end - at - 2 < 1 || end - at - 2 > 9) return -1;
+  let us = 0;
+  for (let i = at + 1, k = 0; k < 6; i++, k++) {
+    if (i < end - 1) {
+      const c = b[i]!;
+      if (!isDigit(c)) return -1;
+      us = us * 10 + c - 0x30;
+    } else us *= 10;
+  }
+  for (let i = at + 7; i < end - 1; i++) if (!isDigit(b[i]!)) return -1;
+  return us;
+}
+
+/** Remembers the second of a time tsMicros read as `us`, when its tail is one sameSecond reads. */
+function noteSecond(b: Uint8Array, start: number, end: number, us: number): void {
+  const frac = end - start >= 20 && b[end - 1] === 0x5a ? utcFraction(b, start + 19, end) : -1;
+  if (frac < 0 || !Number.isSafeInteger(us)) return;
+  for (let k = 0; k < 19; k++) lastHead[k] = b[start + k]!;
+  lastHeadSeconds = (us - frac) / 1e6;
+}
 
 /** Bytes start..end as Latin-1 text. */
 function latin1(b: Uint8Array, start: number, end: number): string {

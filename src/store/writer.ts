@@ -144,6 +144,10 @@ export class StoreWriter {
   /** Scratch files made so far (mail_events.N.rowbinary), and those no insert is using. */
   private scratchFiles = 0;
   private readonly freeScratch: number[] = [];
+  /** Records taken whose encoding waits for the next turn of the event loop (counted as buffered). */
+  private deferred = 0;
+  /** sendNow() came while records waited to be encoded: send them once they are. */
+  private sendRequested = false;
 
   constructor(
     private readonly ch: ClickHouse,
@@ -173,7 +177,7 @@ export class StoreWriter {
 
   /** Rows buffered or in flight, all tables. */
   pending(): number {
-    let n = 0;
+    let n = this.deferred;
     for (const b of this.buffers.values()) n += b.rows.length + b.inflight;
     return n;
   }
@@ -191,8 +195,9 @@ export class StoreWriter {
   }
 
   /**
-   * Like write(), in two steps: resolves once the records are taken (room in the buffer, each
-   * encoded or set aside for dead_letters), with `stored`, which resolves once all are stored.
+   * Like write(), in two steps: resolves once the records are taken (there is room in the
+   * buffer; they are encoded, or set aside for dead_letters, on the next turn of the event loop),
+   * with `stored`, which resolves once all are stored.
    * A record may also be a Buffer holding its JSON text, as it came from the bus: MailEvents
    * for the embedded engine are then transcoded to their row without being parsed into an
    * object (json-rowbinary.ts), and text that is not JSON goes to dead_letters.
@@ -205,8 +210,34 @@ export class StoreWriter {
     if (this.closing) throw new StoreClosedError('store writer is closed');
     if (records.length === 0) return { stored: Promise.resolve({ stored: 0, deadLettered: 0 }) };
     if (this.mustWait(records.length)) await this.admit(records.length);
-    const table = TABLES[kind];
+    const ticket = this.ticket(records.length);
+    // Encoded on the next turn of the event loop, not now: a bus handler returns at once, so the
+    // bus sends its next fetch before these records are encoded and the broker's answer comes
+    // while they are (the rows are counted as buffered meanwhile).
+    this.deferred += records.length;
+    setImmediate(() => {
+      this.deferred -= records.length;
+      if (this.abort.signal.aborted) {
+        ticket.reject(new StoreClosedError('store closed before these rows were stored'));
+        this.wakeDrainWaiters();
+      } else this.encode(kind, records, origins, ticket);
+      if (this.deferred === 0 && this.sendRequested) {
+        this.sendRequested = false;
+        this.sendNow();
+      }
+    });
+    return { stored: ticket.promise };
+  }
+
+  /** Encodes records and buffers their rows (or dead letters) under `ticket`. */
+  private encode(
+    kind: RecordKind,
+    records: readonly unknown[],
+    origins: readonly (Origin | undefined)[] | undefined,
+    ticket: Ticket,
+  ): void {
     const now = Date.now();
+    const table = TABLES[kind];
     const rows: PendingRow[] = [];
     const rowOrigins: (Origin | undefined)[] = [];
     const bad: DeadLetter[] = [];
@@ -254,13 +285,11 @@ export class StoreWriter {
         bad.push({ source: kind, error, record: safeJson(rec), origin });
       }
     }
-    const ticket = this.ticket(records.length);
     this.append(this.buffers.get(table)!, rows, ticket, rowOrigins);
     if (bad.length > 0) {
       deadLetters.inc({ source: kind, why: 'record' }, bad.length);
       this.append(this.buffers.get('dead_letters')!, bad.map(deadLetterRow), ticket);
     }
-    return { stored: ticket.promise };
   }
 
   /** Stores records that could not be decoded; resolves once they are in dead_letters. */
@@ -279,12 +308,14 @@ export class StoreWriter {
    * no more rows will come soon, e.g. every bus handler is waiting, saves the idle wait).
    */
   sendNow(): void {
+    // Records taken but not encoded yet are sent as soon as they are.
+    if (this.deferred > 0) this.sendRequested = true;
     for (const b of this.buffers.values()) this.kick(b);
   }
 
   /** Sends everything buffered now and resolves when it is stored. */
   async flush(): Promise<void> {
-    for (const b of this.buffers.values()) this.kick(b);
+    this.sendNow();
     while (this.pending() > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
   }
 

@@ -497,6 +497,24 @@ describe('transcodeEvent', () => {
     for (const ts of [-1, 1e13, 1e300]) expect(check(withBase({ ts })), String(ts)).toBe(false);
   });
 
+  it('reads times in the second it remembers without a string, exactly as tsMicros does', () => {
+    // The first converts the slow way and is remembered; the rest share its 19 bytes.
+    const head = '2026-11-27T10:15:00';
+    for (const tail of ['Z', '.1Z', '.000001Z', '.123456Z', '.1234567Z', '.123456789Z', '.999999999Z', 'Z']) {
+      expect(check(withBase({ ts: `${head}${tail}` })), tail).toBe(true);
+    }
+    // Tails it does not read itself go the slow way, with the slow way's answer.
+    for (const tail of ['+01:00', 'z', ',5Z', '.Z', '.12a4Z', '.1234567890Z', 'ZZ', '.5+01:00']) {
+      check(withBase({ ts: `${head}${tail}` }));
+      // The remembered second is still the one of the head, not of the odd time.
+      expect(check(withBase({ ts: `${head}.5Z` })), tail).toBe(true);
+    }
+    // Same digits, another separator or second: another head.
+    expect(check(withBase({ ts: '2026-11-27 10:15:00.5Z' }))).toBe(true);
+    expect(check(withBase({ ts: '2026-11-27T10:15:01.5Z' }))).toBe(true);
+    expect(check(withBase({ ts: '2026-11-27T10:15:00.5Z' }))).toBe(true);
+  });
+
   it('converts random times as tsMicros does, and takes every one it takes', () => {
     const rnd = rng(7);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;

@@ -336,6 +336,24 @@ describe('StoreWriter on the embedded engine', () => {
     await w.close();
   });
 
+  it('accept() returns before encoding (counted as buffered); sendNow() and close() do not leave those rows behind', async () => {
+    const w = await StoreWriter.open(ch, { ...cfg, idle_flush_ms: 0, flush_interval_ms: 60_000 });
+    const bytes = harvestEvents(4, 30).map((e) => Buffer.from(JSON.stringify(e)));
+    const taken = await w.accept('events', bytes);
+    // Not encoded yet: on the next turn of the event loop. Buffered meanwhile (backpressure counts them).
+    expect(w.pending()).toBe(bytes.length);
+    // Without the idle flush and with a minute's interval, only sendNow() sends them: once encoded.
+    w.sendNow();
+    expect(await taken.stored).toEqual({ stored: bytes.length, deadLettered: 0 });
+    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(bytes.length);
+    const more = await w.accept(
+      'events',
+      bytes.slice(0, 5).map((b) => Buffer.from(b)),
+    );
+    await w.close();
+    expect(await more.stored).toEqual({ stored: 5, deadLettered: 0 });
+  });
+
   it('close() gives up after its deadline while ClickHouse stays away: pending writes are rejected, not resolved', async () => {
     const f = faulty(Array(1000).fill('down'));
     const w = new StoreWriter(f, dialectOf('26.7'), writerOptions(cfg));
