@@ -639,43 +639,55 @@ function ts(b: Uint8Array, now: number): boolean {
 
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
-// Consecutive events mostly share their second: the 19 bytes `YYYY-MM-DDThh:mm:ss` of the last
-// time read the slow way (tsMicros) are kept with its whole seconds, and a time with the same
-// bytes and a plain UTC tail (`Z` or `.digits` then `Z`, as the parser writes it) is read here
-// without a string: the fraction is the only new part (its first 6 digits, as tsMicros reads
-// it). Anything else takes tsMicros.
+// Consecutive events mostly share their second: the 19 bytes `YYYY-MM-DDThh:mm:ss` and the
+// offset after the fraction (`+00:00`, `Z`...) of the last time read the slow way (tsMicros) are
+// kept with its whole seconds, and a time with the same bytes around its fraction is read here
+// without a string: the fraction is the only new part (its first 6 digits, as tsMicros reads it).
+// Anything else takes tsMicros.
 const lastHead = new Uint8Array(19);
+const lastOffset = new Uint8Array(8);
+let lastOffsetLen = -1;
 let lastHeadSeconds = -1;
+/** Where the fraction read by fraction() ended. */
+let fractionEnd = 0;
 
 /** Microseconds of the time in b[start..end) when it is in the remembered second, else -1. */
 function sameSecond(b: Uint8Array, start: number, end: number): number {
-  if (lastHeadSeconds < 0 || end - start < 20 || b[end - 1] !== 0x5a) return -1;
+  if (lastOffsetLen < 0 || end - start < 19) return -1;
   for (let k = 0; k < 19; k++) if (b[start + k] !== lastHead[k]) return -1;
-  const frac = utcFraction(b, start + 19, end);
-  return frac < 0 ? -1 : lastHeadSeconds * 1e6 + frac;
+  const us = fraction(b, start + 19, end);
+  if (us < 0 || end - fractionEnd !== lastOffsetLen) return -1;
+  for (let k = 0; k < lastOffsetLen; k++) if (b[fractionEnd + k] !== lastOffset[k]) return -1;
+  return lastHeadSeconds * 1e6 + us;
 }
 
-/** The fraction in µs of the tail b[at..end) when it is `Z` or `.` 1-9 digits `Z`, else -1. */
-function utcFraction(b: Uint8Array, at: number, end: number): number {
-  if (at === end - 1) return 0;
-  if (b[at] !== 0x2e || end - at - 2 < 1 || end - at - 2 > 9) return -1;
+/**
+ * The fraction in µs at b[at..end): none, or `.` and 1-9 digits (fractionEnd: where it ends); -1
+ * for anything else (a comma, no digits, ten of them), which tsMicros reads.
+ */
+function fraction(b: Uint8Array, at: number, end: number): number {
+  fractionEnd = at;
+  if (at === end || b[at] !== 0x2e) return 0;
+  let i = at + 1;
   let us = 0;
-  for (let i = at + 1, k = 0; k < 6; i++, k++) {
-    if (i < end - 1) {
-      const c = b[i]!;
-      if (!isDigit(c)) return -1;
-      us = us * 10 + c - 0x30;
-    } else us *= 10;
-  }
-  for (let i = at + 7; i < end - 1; i++) if (!isDigit(b[i]!)) return -1;
+  let k = 0;
+  for (; i < end && isDigit(b[i]!); i++, k++) if (k < 6) us = us * 10 + b[i]! - 0x30;
+  if (k === 0 || k > 9) return -1;
+  for (; k < 6; k++) us *= 10;
+  fractionEnd = i;
   return us;
 }
 
-/** Remembers the second of a time tsMicros read as `us`, when its tail is one sameSecond reads. */
+/** Remembers the second of a time tsMicros read as `us`. */
 function noteSecond(b: Uint8Array, start: number, end: number, us: number): void {
-  const frac = end - start >= 20 && b[end - 1] === 0x5a ? utcFraction(b, start + 19, end) : -1;
-  if (frac < 0 || !Number.isSafeInteger(us)) return;
+  const frac = end - start >= 19 ? fraction(b, start + 19, end) : -1;
+  const offsetLen = end - fractionEnd;
+  // Whole seconds only (a comma fraction is left in the offset's bytes: not remembered).
+  if (frac < 0 || offsetLen > lastOffset.length || !Number.isSafeInteger(us) || (us - frac) % 1e6 !== 0)
+    return;
   for (let k = 0; k < 19; k++) lastHead[k] = b[start + k]!;
+  for (let k = 0; k < offsetLen; k++) lastOffset[k] = b[fractionEnd + k]!;
+  lastOffsetLen = offsetLen;
   lastHeadSeconds = (us - frac) / 1e6;
 }
 

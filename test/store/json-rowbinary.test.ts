@@ -509,6 +509,21 @@ describe('transcodeEvent', () => {
       // The remembered second is still the one of the head, not of the odd time.
       expect(check(withBase({ ts: `${head}.5Z` })), tail).toBe(true);
     }
+    // The parser's own form: an offset after the fraction, remembered with the second.
+    for (const tail of [
+      '+00:00',
+      '.25+00:00',
+      '.123456+00:00',
+      '+00:00',
+      '+01:00',
+      '.5+01:00',
+      '.5 +01:00',
+      '+0100',
+    ]) {
+      expect(check(withBase({ ts: `${head}${tail}` })), tail).toBe(true);
+    }
+    for (const tail of [',5+00:00', ',5+00:00', '.5+00:00'])
+      expect(check(withBase({ ts: `${head}${tail}` })), tail).toBe(true);
     // Same digits, another separator or second: another head.
     expect(check(withBase({ ts: '2026-11-27 10:15:00.5Z' }))).toBe(true);
     expect(check(withBase({ ts: '2026-11-27T10:15:01.5Z' }))).toBe(true);
