@@ -169,15 +169,97 @@ export function leanRecordsInstalled(): boolean {
   return (require(RECORD_DECODER) as { [OWN]?: RecordDecoder })[OWN] !== undefined;
 }
 
-function install(): void {
-  const path = require.resolve(RECORD_DECODER);
-  if (require.cache[require.resolve('kafkajs')] !== undefined) return; // loaded already, as it is
-  const { own, header } = kafkajsRecordDecoders();
+// kafkajs' Batch (consumer/batch.js) keeps the messages of a fetch at or after the offset asked
+// for by turning each message's offset string into its Long (a BigInt) and comparing: about 2 % of
+// a store's event loop. Offsets are decimal strings without a sign or leading zeros, as both
+// decoders write them; two such strings compare by length, then as text. Anything else (never
+// seen) is compared as kafkajs does. The rest of Batch is kafkajs' own (its prototype).
+
+interface BatchMessage {
+  offset: string;
+  isControlRecord?: boolean;
+}
+
+interface PartitionData {
+  partition: number;
+  highWatermark: string;
+  abortedTransactions?: unknown[];
+  messages: BatchMessage[];
+}
+
+type BatchConstructor = new (topic: string, fetchedOffset: string, partitionData: PartitionData) => object;
+
+const BATCH = 'kafkajs/src/consumer/batch.js';
+/** On the installed Batch: kafkajs' own. */
+const OWN_BATCH = Symbol.for('mizugiwa.kafkajs.ownBatch');
+
+/** A decimal offset as the decoders write it: digits, no sign, no leading zero. */
+const plainOffset = (s: string) => s.length > 0 && s.length < 20 && /^(?:0|[1-9][0-9]*)$/.test(s);
+
+/** kafkajs' Batch constructor with offsets compared as text; the instances are kafkajs' Batches. */
+export function leanBatch(own: BatchConstructor): BatchConstructor {
+  const Long = require('kafkajs/src/utils/long.js') as {
+    fromValue(v: string): { gte(o: unknown): boolean };
+  };
+  const filterAbortedMessages = require('kafkajs/src/consumer/filterAbortedMessages.js') as (a: {
+    messages: BatchMessage[];
+    abortedTransactions?: unknown[];
+  }) => BatchMessage[];
+  function LeanBatch(
+    this: Record<string, unknown>,
+    topic: string,
+    fetchedOffset: string,
+    data: PartitionData,
+  ) {
+    this.fetchedOffset = fetchedOffset;
+    this.topic = topic;
+    this.partition = data.partition;
+    this.highWatermark = data.highWatermark;
+    this.rawMessages = data.messages;
+    let within: BatchMessage[];
+    if (plainOffset(fetchedOffset)) {
+      const n = fetchedOffset.length;
+      within = data.messages.filter((m) => {
+        const o = m.offset;
+        // The decoders write digits only: the first character tells a sign or a leading zero.
+        const c = o.charCodeAt(0);
+        if (!((c >= 0x31 && c <= 0x39) || o === '0')) return atLeast(o);
+        return o.length !== n ? o.length > n : o >= fetchedOffset;
+      });
+    } else within = data.messages.filter(atLeast);
+    function atLeast(m: BatchMessage | string): boolean {
+      return Long.fromValue(typeof m === 'string' ? m : m.offset).gte(Long.fromValue(fetchedOffset));
+    }
+    this.messagesWithinOffset = within;
+    this.messages = filterAbortedMessages({
+      messages: within,
+      abortedTransactions: data.abortedTransactions,
+    }).filter((m) => !m.isControlRecord);
+  }
+  LeanBatch.prototype = own.prototype;
+  return LeanBatch as unknown as BatchConstructor;
+}
+
+/** kafkajs' own Batch, even once ours is installed. */
+export function kafkajsBatch(): BatchConstructor {
+  const current = require(BATCH) as BatchConstructor & { [OWN_BATCH]?: BatchConstructor };
+  return current[OWN_BATCH] ?? current;
+}
+
+function cached(path: string, exports: unknown): void {
   const m = new Module(path);
   m.filename = path;
   m.loaded = true;
-  m.exports = Object.assign(leanRecordDecoder(own, header), { [OWN]: own });
+  m.exports = exports;
   require.cache[path] = m;
+}
+
+function install(): void {
+  if (require.cache[require.resolve('kafkajs')] !== undefined) return; // loaded already, as it is
+  const { own, header } = kafkajsRecordDecoders();
+  cached(require.resolve(RECORD_DECODER), Object.assign(leanRecordDecoder(own, header), { [OWN]: own }));
+  const ownBatch = kafkajsBatch();
+  cached(require.resolve(BATCH), Object.assign(leanBatch(ownBatch), { [OWN_BATCH]: ownBatch }));
 }
 
 install();

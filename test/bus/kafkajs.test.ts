@@ -3,7 +3,9 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import {
+  kafkajsBatch,
   kafkajsRecordDecoders,
+  leanBatch,
   leanRecordDecoder,
   leanRecordsInstalled,
   type RecordDecoderInput,
@@ -151,5 +153,68 @@ describe('kafkajs record decoder', () => {
       expect(r.ours).toEqual(r.theirs);
       expect(r.endOurs).toBe(r.endTheirs);
     }
+  });
+});
+
+describe('the Batch kafkajs loads here (offsets compared as text)', () => {
+  const Own = kafkajsBatch();
+  const Lean = leanBatch(Own);
+  const view = (b: object) => {
+    const x = b as {
+      messages: { offset: string }[];
+      messagesWithinOffset: { offset: string }[];
+      firstOffset(): string | null;
+      lastOffset(): string;
+      offsetLag(): string;
+      offsetLagLow(): string;
+      isEmpty(): boolean;
+      isEmptyDueToLogCompactedMessages(): boolean;
+    };
+    return {
+      messages: x.messages.map((m) => m.offset),
+      within: x.messagesWithinOffset.map((m) => m.offset),
+      first: x.firstOffset(),
+      last: x.lastOffset(),
+      lag: x.offsetLag(),
+      lagLow: x.offsetLagLow(),
+      empty: x.isEmpty(),
+      compacted: x.isEmptyDueToLogCompactedMessages(),
+    };
+  };
+  const msgs = (offsets: string[], control: string[] = []) =>
+    offsets.map((offset) => ({
+      offset,
+      key: null,
+      isControlRecord: control.includes(offset),
+      batchContext: { producerId: '1', inTransaction: false },
+    }));
+
+  it('keeps the same messages as kafkajs and answers its methods alike', () => {
+    const cases: Array<[string, string[], string[]?]> = [
+      ['0', ['0', '1', '2']],
+      ['5', ['3', '4', '5', '6', '10', '11']],
+      ['9', ['8', '9', '10', '99', '100']],
+      ['100', ['98', '99', '100', '101', '1000']],
+      ['10', ['7', '8', '9']],
+      ['3', []],
+      ['7', ['5', '6', '7', '8'], ['8']],
+      ['9007199254740990', ['9007199254740989', '9007199254740991', '9007199254740993', '90071992547409930']],
+      ['9223372036854775806', ['9223372036854775805', '9223372036854775806']],
+      // Forms the decoders never write go kafkajs' way.
+      ['007', ['5', '07', '008', '9']],
+      ['-1', ['0', '1']],
+    ];
+    for (const [fetched, offsets, control] of cases) {
+      const data = () => ({ partition: 2, highWatermark: '2000', messages: msgs(offsets, control) });
+      const ours = new Lean('t', fetched, data());
+      expect(view(ours), `${fetched} ${offsets.join(',')}`).toEqual(view(new Own('t', fetched, data())));
+      expect(ours).toBeInstanceOf(Own);
+    }
+  });
+
+  it('is the one kafkajs uses', () => {
+    const consumerGroupBatch = require('kafkajs/src/consumer/batch.js');
+    expect(consumerGroupBatch).not.toBe(Own);
+    expect(consumerGroupBatch.prototype).toBe(Own.prototype);
   });
 });
