@@ -28,8 +28,8 @@ const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLeve
 
 /**
  * The output chunk for inflating `gz` in one piece: zlib's default of 16 KB made a megabyte batch
- * 64 chunks and then a copy of them all into one buffer (a tenth of the store's event loop, by
- * its profile). A gzip member ends with its inflated size mod 2^32 (ISIZE); the chunk is a little
+ * 64 chunks and then a copy of them all into one buffer (about a twentieth of the store's event
+ * loop, by its profile). A gzip member ends with its inflated size mod 2^32 (ISIZE); the chunk is a little
  * larger than that, so the output ends before the chunk is full (a full chunk makes zlib allocate
  * another). A size that lies (several members, not gzip) only means more chunks, as before;
  * capped so that a bogus size cannot allocate much.

@@ -194,7 +194,7 @@ const BATCH = 'kafkajs/src/consumer/batch.js';
 const OWN_BATCH = Symbol.for('mizugiwa.kafkajs.ownBatch');
 
 /** A decimal offset as the decoders write it: digits, no sign, no leading zero. */
-const plainOffset = (s: string) => s.length > 0 && s.length < 20 && /^(?:0|[1-9][0-9]*)$/.test(s);
+const plainOffset = (s: string) => /^(?:0|[1-9][0-9]*)$/.test(s);
 
 /** kafkajs' Batch constructor with offsets compared as text; the instances are kafkajs' Batches. */
 export function leanBatch(own: BatchConstructor): BatchConstructor {
@@ -216,20 +216,16 @@ export function leanBatch(own: BatchConstructor): BatchConstructor {
     this.partition = data.partition;
     this.highWatermark = data.highWatermark;
     this.rawMessages = data.messages;
-    let within: BatchMessage[];
-    if (plainOffset(fetchedOffset)) {
-      const n = fetchedOffset.length;
-      within = data.messages.filter((m) => {
-        const o = m.offset;
-        // The decoders write digits only: the first character tells a sign or a leading zero.
-        const c = o.charCodeAt(0);
-        if (!((c >= 0x31 && c <= 0x39) || o === '0')) return atLeast(o);
-        return o.length !== n ? o.length > n : o >= fetchedOffset;
-      });
-    } else within = data.messages.filter(atLeast);
-    function atLeast(m: BatchMessage | string): boolean {
-      return Long.fromValue(typeof m === 'string' ? m : m.offset).gte(Long.fromValue(fetchedOffset));
-    }
+    // kafkajs' comparison, for the forms compared otherwise as text.
+    const atLeast = (o: string) => Long.fromValue(o).gte(Long.fromValue(fetchedOffset));
+    const n = fetchedOffset.length;
+    const plain = plainOffset(fetchedOffset);
+    const within = data.messages.filter(({ offset: o }) => {
+      // The decoders write digits only: the first character tells a sign or a leading zero.
+      const c = o.charCodeAt(0);
+      if (!plain || !((c >= 0x31 && c <= 0x39) || o === '0')) return atLeast(o);
+      return o.length !== n ? o.length > n : o >= fetchedOffset;
+    });
     this.messagesWithinOffset = within;
     this.messages = filterAbortedMessages({
       messages: within,

@@ -648,25 +648,25 @@ const lastHead = new Uint8Array(19);
 const lastOffset = new Uint8Array(8);
 let lastOffsetLen = -1;
 let lastHeadSeconds = -1;
-/** Where the fraction read by fraction() ended. */
-let fractionEnd = 0;
+/** Where the fraction read by fraction() ended (the offset's first byte). */
+let afterFraction = 0;
 
 /** Microseconds of the time in b[start..end) when it is in the remembered second, else -1. */
 function sameSecond(b: Uint8Array, start: number, end: number): number {
   if (lastOffsetLen < 0 || end - start < 19) return -1;
   for (let k = 0; k < 19; k++) if (b[start + k] !== lastHead[k]) return -1;
   const us = fraction(b, start + 19, end);
-  if (us < 0 || end - fractionEnd !== lastOffsetLen) return -1;
-  for (let k = 0; k < lastOffsetLen; k++) if (b[fractionEnd + k] !== lastOffset[k]) return -1;
+  if (us < 0 || end - afterFraction !== lastOffsetLen) return -1;
+  for (let k = 0; k < lastOffsetLen; k++) if (b[afterFraction + k] !== lastOffset[k]) return -1;
   return lastHeadSeconds * 1e6 + us;
 }
 
 /**
- * The fraction in µs at b[at..end): none, or `.` and 1-9 digits (fractionEnd: where it ends); -1
+ * The fraction in µs at b[at..end): none, or `.` and 1-9 digits (afterFraction: where it ends); -1
  * for anything else (a comma, no digits, ten of them), which tsMicros reads.
  */
 function fraction(b: Uint8Array, at: number, end: number): number {
-  fractionEnd = at;
+  afterFraction = at;
   if (at === end || b[at] !== 0x2e) return 0;
   let i = at + 1;
   let us = 0;
@@ -674,19 +674,19 @@ function fraction(b: Uint8Array, at: number, end: number): number {
   for (; i < end && isDigit(b[i]!); i++, k++) if (k < 6) us = us * 10 + b[i]! - 0x30;
   if (k === 0 || k > 9) return -1;
   for (; k < 6; k++) us *= 10;
-  fractionEnd = i;
+  afterFraction = i;
   return us;
 }
 
 /** Remembers the second of a time tsMicros read as `us`. */
 function noteSecond(b: Uint8Array, start: number, end: number, us: number): void {
   const frac = end - start >= 19 ? fraction(b, start + 19, end) : -1;
-  const offsetLen = end - fractionEnd;
+  const offsetLen = end - afterFraction;
   // Whole seconds only (a comma fraction is left in the offset's bytes: not remembered).
   if (frac < 0 || offsetLen > lastOffset.length || !Number.isSafeInteger(us) || (us - frac) % 1e6 !== 0)
     return;
   for (let k = 0; k < 19; k++) lastHead[k] = b[start + k]!;
-  for (let k = 0; k < offsetLen; k++) lastOffset[k] = b[fractionEnd + k]!;
+  for (let k = 0; k < offsetLen; k++) lastOffset[k] = b[afterFraction + k]!;
   lastOffsetLen = offsetLen;
   lastHeadSeconds = (us - frac) / 1e6;
 }
