@@ -9,6 +9,7 @@ import {
   type TopicPartition,
   takenDone,
 } from './bus.js';
+import { LeanRecord } from './kafkajs-records.js';
 import { consumedRecords, consumerLag, handlerErrors } from './metrics.js';
 import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.js';
 
@@ -263,7 +264,8 @@ export class KafkaConsumer implements Consumer {
 /** The headers of every message without any, shared and frozen (most have none). */
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
-function toBusMessage(topic: string, partition: number, m: KafkaMessage): BusMessage {
+function toBusMessage(topic: string, partition: number, m: KafkaMessage | LeanRecord): BusMessage {
+  if (m instanceof LeanRecord && isEmpty(m.headers)) return new LeanBusMessage(topic, partition, m);
   let headers = NO_HEADERS;
   if (m.headers) {
     // for-in, not Object.entries: no array per record (most records have no headers).
@@ -296,6 +298,44 @@ class KafkaBusMessage implements BusMessage {
   get key(): string | null {
     return this.keyBytes === null ? null : this.keyBytes.toString('utf8');
   }
+}
+
+/**
+ * A record with no headers as the Kafka bus hands it, read from its LeanRecord when asked: the
+ * store reads its value once and its offset only for the records it cannot store, so a record
+ * waiting to be stored holds no strings and no Buffer of its own.
+ */
+class LeanBusMessage implements BusMessage {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    private readonly record: LeanRecord,
+  ) {}
+
+  get offset(): string {
+    return this.record.offset;
+  }
+
+  get key(): string | null {
+    return this.record.keyText();
+  }
+
+  get value(): Buffer | null {
+    return this.record.value;
+  }
+
+  get headers(): Record<string, string> {
+    return NO_HEADERS;
+  }
+
+  get timestamp(): number {
+    return this.record.timestampNumber;
+  }
+}
+
+function isEmpty(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return false;
+  return true;
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,179 +1,61 @@
 // kafkajs, as every module here loads it: `import kafkajs from './kafkajs.js'`, never from
 // 'kafkajs' directly, so that what is changed below is in place before kafkajs loads.
 //
-// kafkajs (2.2.4, its last release) decodes each record's offset and timestamp with its Long,
-// which is a BigInt: per record a varlong read one BigInt per byte, then twice a string parsed to
-// a BigInt, an addition and a BigInt printed back to a string. For a consumer that is a large
-// share of the work per record (and of its garbage). The record decoder below computes the same
-// strings with plain numbers while they are safe integers (offsets and millisecond timestamps
-// are, by far), and otherwise hands the record to kafkajs' own decoder. test/bus/kafkajs.test.ts
-// holds the two to the same output. Installed by putting it in require's cache under the path
-// of kafkajs' own decoder, before kafkajs is loaded: kafkajs' modules take their decoders at load.
+// kafkajs' record batches are decoded here by kafkajs-records.ts: one small object per record
+// instead of kafkajs' two Buffers, two strings and its Long arithmetic per record (see there).
+// Installed by putting it in require's cache under the path of kafkajs' own batch decoder
+// (protocol/recordBatch/v0/decoder.js) before kafkajs is loaded: kafkajs' modules take their
+// decoders at load.
 import Module, { createRequire } from 'node:module';
 import type * as KafkaJS from 'kafkajs';
+import {
+  type KafkaDecoder,
+  type KafkajsParts,
+  LeanRecord,
+  leanRecordBatchDecoder,
+} from './kafkajs-records.js';
 
 const require = createRequire(import.meta.url);
 
-/** The parts of kafkajs' protocol Decoder that a record needs. */
-export interface RecordDecoderInput {
-  buffer: Buffer;
-  offset: number;
-  readInt8(): number;
-  readVarInt(): number;
-  readVarIntBytes(): Buffer | null;
-  readVarIntArray<T>(reader: (d: RecordDecoderInput) => T): T[];
-}
+type BatchDecoder = (fetchDecoder: KafkaDecoder) => Promise<unknown>;
 
-interface BatchContext {
-  firstOffset?: string;
-  firstTimestamp?: string;
-  magicByte?: number;
-  isControlBatch?: boolean;
-  timestampType?: number;
-  maxTimestamp?: string;
-}
-
-type RecordDecoder = (decoder: RecordDecoderInput, batchContext?: BatchContext) => unknown;
-
-const LOG_APPEND_TIME = 1;
-
-/** A base string as a number, or NaN when it is not a safe integer written plainly. */
-function safe(s: string | undefined): number {
-  if (s === undefined) return Number.NaN;
-  const n = Number(s);
-  return Number.isSafeInteger(n) && String(n) === s ? n : Number.NaN;
-}
-
-/** The numbers of a batch's bases, worked out once per record batch (records share its context). */
-const bases = new WeakMap<BatchContext, { offset: number; timestamp: number }>();
-
-function basesOf(ctx: BatchContext): { offset: number; timestamp: number } {
-  let b = bases.get(ctx);
-  if (b === undefined) {
-    b = { offset: safe(ctx.firstOffset), timestamp: safe(ctx.firstTimestamp) };
-    bases.set(ctx, b);
-  }
-  return b;
-}
-
-/**
- * A zigzag varlong read as a number, or NaN (nothing consumed) when it is longer than 7 bytes
- * (beyond 2^49, never a timestamp delta within one batch) or runs past the buffer.
- */
-function readVarLongNumber(d: RecordDecoderInput): number {
-  const buf = d.buffer;
-  let at = d.offset;
-  let n = 0;
-  let mul = 1;
-  for (let i = 0; i < 7; i++) {
-    if (at >= buf.length) return Number.NaN;
-    const b = buf[at++]!;
-    n += (b & 0x7f) * mul;
-    if (b < 0x80) {
-      d.offset = at;
-      return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-    }
-    mul *= 128;
-  }
-  return Number.NaN;
-}
-
-/** The headers of every record without any, shared and frozen. */
-const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
-
-/** A record's headers as kafkajs gives them: name -> value, or values when a name repeats. */
-function readHeaders(
-  decoder: RecordDecoderInput,
-  headerDecoder: (d: RecordDecoderInput) => unknown,
-): Record<string, Buffer | Buffer[]> {
-  const list = decoder.readVarIntArray(headerDecoder) as Array<{ key: string; value: Buffer }>;
-  const headers: Record<string, Buffer | Buffer[]> = {};
-  for (const h of list) {
-    // Own properties, defined: a header named __proto__ (or toString...) is a header with its
-    // value. kafkajs reads the earlier value through the prototype and makes it [{}, value];
-    // the one difference from kafkajs' decoder.
-    const had = Object.hasOwn(headers, h.key) ? headers[h.key] : undefined;
-    const v = had === undefined ? h.value : Array.isArray(had) ? had.concat([h.value]) : [had, h.value];
-    Object.defineProperty(headers, h.key, {
-      value: v,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return headers;
-}
-
-/**
- * kafkajs' record decoder (protocol/recordBatch/record/v0/decoder.js) with number arithmetic:
- * the same fields, in the same order, with the same values; `own` decodes what this does not.
- */
-export function leanRecordDecoder(
-  own: RecordDecoder,
-  headerDecoder: (d: RecordDecoderInput) => unknown,
-): RecordDecoder {
-  return (decoder, batchContext = {}) => {
-    const { magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
-    const b = basesOf(batchContext);
-    if (Number.isNaN(b.offset) || Number.isNaN(b.timestamp)) return own(decoder, batchContext);
-    const start = decoder.offset;
-    const attributes = decoder.readInt8();
-    const timestampDelta = readVarLongNumber(decoder);
-    if (Number.isNaN(timestampDelta)) {
-      decoder.offset = start;
-      return own(decoder, batchContext);
-    }
-    const timestamp =
-      timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : String(b.timestamp + timestampDelta);
-    const offsetDelta = decoder.readVarInt();
-    const offsetNumber = b.offset + offsetDelta;
-    if (!Number.isSafeInteger(offsetNumber) || !Number.isSafeInteger(b.timestamp + timestampDelta)) {
-      decoder.offset = start;
-      return own(decoder, batchContext);
-    }
-    const key = decoder.readVarIntBytes();
-    const value = decoder.readVarIntBytes();
-    // Most records have no headers (a count of 0, one zero byte): no array and no object for them.
-    let headers = NO_HEADERS;
-    if (decoder.buffer[decoder.offset] === 0) decoder.offset++;
-    else headers = readHeaders(decoder, headerDecoder);
-    return {
-      magicByte,
-      attributes,
-      timestamp,
-      offset: String(offsetNumber),
-      key,
-      value,
-      headers,
-      isControlRecord: isControlBatch,
-      batchContext,
-    };
-  };
-}
-
-const RECORD_DECODER = 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js';
+const BATCH_DECODER = 'kafkajs/src/protocol/recordBatch/v0/decoder.js';
 /** On the installed decoder: kafkajs' own, which it stands in for. */
-const OWN = Symbol.for('mizugiwa.kafkajs.ownRecordDecoder');
+const OWN = Symbol.for('mizugiwa.kafkajs.ownRecordBatchDecoder');
 
-/** kafkajs' own record decoder (even once ours is installed) and its header decoder. */
-export function kafkajsRecordDecoders(): { own: RecordDecoder; header: (d: RecordDecoderInput) => unknown } {
-  const current = require(RECORD_DECODER) as RecordDecoder & { [OWN]?: RecordDecoder };
+/** What leanRecordBatchDecoder takes from kafkajs, with kafkajs' own record decoder. */
+export function kafkajsParts(): KafkajsParts {
+  const codecs = require('kafkajs/src/protocol/message/compression/index.js') as Pick<
+    KafkajsParts,
+    'lookupCodecByAttributes'
+  >;
   return {
-    own: current[OWN] ?? current,
+    Decoder: require('kafkajs/src/protocol/decoder.js'),
+    PartialMessageError: (
+      require('kafkajs/src/errors.js') as { KafkaJSPartialMessageError: new (m: string) => Error }
+    ).KafkaJSPartialMessageError,
+    lookupCodecByAttributes: codecs.lookupCodecByAttributes,
+    record: require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js'),
     header: require('kafkajs/src/protocol/recordBatch/header/v0/decoder.js'),
   };
 }
 
-/** Whether the record decoder kafkajs loaded (or will load) is leanRecordDecoder. */
+/** kafkajs' own record batch decoder, even once ours is installed. */
+export function kafkajsBatchDecoder(): BatchDecoder {
+  const current = require(BATCH_DECODER) as BatchDecoder & { [OWN]?: BatchDecoder };
+  return current[OWN] ?? current;
+}
+
+/** Whether the record batch decoder kafkajs loaded (or will load) is ours. */
 export function leanRecordsInstalled(): boolean {
-  return (require(RECORD_DECODER) as { [OWN]?: RecordDecoder })[OWN] !== undefined;
+  return (require(BATCH_DECODER) as { [OWN]?: BatchDecoder })[OWN] !== undefined;
 }
 
 // kafkajs' Batch (consumer/batch.js) keeps the messages of a fetch at or after the offset asked
 // for by turning each message's offset string into its Long (a BigInt) and comparing: about 2 % of
 // a store's event loop. Offsets are decimal strings without a sign or leading zeros, as both
-// decoders write them; two such strings compare by length, then as text. Anything else (never
-// seen) is compared as kafkajs does. The rest of Batch is kafkajs' own (its prototype).
+// decoders write them; two such strings compare by length, then as text, and a LeanRecord's
+// offset (a number) as a number. Anything else (never seen) is compared as kafkajs does. The rest of Batch is kafkajs' own (its prototype).
 
 interface BatchMessage {
   offset: string;
@@ -220,7 +102,12 @@ export function leanBatch(own: BatchConstructor): BatchConstructor {
     const atLeast = (o: string) => Long.fromValue(o).gte(Long.fromValue(fetchedOffset));
     const n = fetchedOffset.length;
     const plain = plainOffset(fetchedOffset);
-    const within = data.messages.filter(({ offset: o }) => {
+    // A LeanRecord has its offset as a number (a safe integer): compared as numbers.
+    const fetched = plain ? Number(fetchedOffset) : Number.NaN;
+    const numeric = Number.isSafeInteger(fetched);
+    const within = data.messages.filter((m) => {
+      if (numeric && m instanceof LeanRecord) return m.offsetNumber >= fetched;
+      const o = m.offset;
       // The decoders write digits only: the first character tells a sign or a leading zero.
       const c = o.charCodeAt(0);
       if (!plain || !((c >= 0x31 && c <= 0x39) || o === '0')) return atLeast(o);
@@ -252,8 +139,11 @@ function cached(path: string, exports: unknown): void {
 
 function install(): void {
   if (require.cache[require.resolve('kafkajs')] !== undefined) return; // loaded already, as it is
-  const { own, header } = kafkajsRecordDecoders();
-  cached(require.resolve(RECORD_DECODER), Object.assign(leanRecordDecoder(own, header), { [OWN]: own }));
+  const own = kafkajsBatchDecoder();
+  cached(
+    require.resolve(BATCH_DECODER),
+    Object.assign(leanRecordBatchDecoder(kafkajsParts()), { [OWN]: own }),
+  );
   const ownBatch = kafkajsBatch();
   cached(require.resolve(BATCH), Object.assign(leanBatch(ownBatch), { [OWN_BATCH]: ownBatch }));
 }

@@ -1,8 +1,7 @@
 import type { BatchContext, BatchTaken, Bus, BusMessage, Consumer } from '../bus/bus.js';
 import { logger } from '../log/logger.js';
 import { lagSeconds } from './metrics.js';
-import type { Origin } from './rows.js';
-import type { DeadLetter, RecordKind, StoreWriter } from './writer.js';
+import type { DeadLetter, RecordKind, StoreWriter, ValueOrigin } from './writer.js';
 
 export interface StoreTopics {
   events: string;
@@ -98,23 +97,21 @@ export class StoreConsumer {
   private async handle(messages: BusMessage[], ctx: BatchContext): Promise<BatchTaken | undefined> {
     const kind = this.kindOf.get(ctx.topic);
     if (kind === undefined || messages.length === 0) return undefined;
-    const records: Buffer[] = [];
-    const origins: Origin[] = [];
+    // Each record is its message's value (its JSON text as it came): the writer reads it from the
+    // message, and decodes it (MailEvents straight into their rows). The message is also the
+    // record's origin (topic, partition, offset, timestamp), kept until its batch is stored either
+    // way (the batch is committed after): no other object per record waits with it.
+    const values: ValueOrigin[] = [];
     const bad: DeadLetter[] = [];
     for (const m of messages) {
-      // The message is its own origin (topic, partition, offset, timestamp): no object per record.
-      // It is kept until its batch is stored either way (the batch is committed after).
-      const origin: Origin = m;
       if (m.value === null) {
         // A tombstone on the compacted decisions topic deletes a key; the audit trail already
         // has the decision's last state. Elsewhere it is not a record.
         if (kind !== 'decisions')
-          bad.push({ source: kind, error: 'empty message (tombstone)', record: '', origin });
+          bad.push({ source: kind, error: 'empty message (tombstone)', record: '', origin: m });
         continue;
       }
-      // The JSON text as it came: the writer decodes it (MailEvents straight into their rows).
-      records.push(m.value);
-      origins.push(origin);
+      values.push(m as ValueOrigin);
     }
     // Waiting for room in the writer's buffer (ClickHouse slow or away) can take long.
     const heartbeat = setInterval(() => {
@@ -123,7 +120,7 @@ export class StoreConsumer {
     this.active++;
     let taken: { stored: Promise<unknown> };
     try {
-      taken = await this.stoppable(this.writer.accept(kind, records, origins));
+      taken = await this.stoppable(this.writer.acceptValues(kind, values));
     } catch (err) {
       this.active--;
       clearInterval(heartbeat);

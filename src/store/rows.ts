@@ -16,6 +16,8 @@ export interface Origin {
   offset?: string;
   /** Bus timestamp, ms since epoch. */
   timestamp?: number;
+  /** The record's text as it came, when the origin carries it (see StoreWriter.acceptValues). */
+  readonly value?: Buffer | null;
 }
 
 export class RecordError extends Error {

@@ -61,6 +61,11 @@ export function writerOptions(cfg: StoreConfig): StoreWriterOptions {
   };
 }
 
+/** An origin that carries its record: a bus message, whose value is the record's JSON text. */
+export interface ValueOrigin extends Origin {
+  readonly value: Buffer;
+}
+
 /** A record the store could not decode at all (not JSON, a tombstone where none is allowed). */
 export interface DeadLetter {
   source: RecordKind;
@@ -202,25 +207,47 @@ export class StoreWriter {
    * for the embedded engine are then transcoded to their row without being parsed into an
    * object (json-rowbinary.ts), and text that is not JSON goes to dead_letters.
    */
-  async accept(
+  accept(
     kind: RecordKind,
     records: readonly unknown[],
     origins?: readonly (Origin | undefined)[],
   ): Promise<{ stored: Promise<WriteResult> }> {
+    return this.take(kind, records.length, records, origins);
+  }
+
+  /**
+   * accept() for records that are each their origin's `value` (the JSON text of a bus message).
+   * A row then keeps only its origin, which gives the text again should ClickHouse refuse the
+   * row: no Buffer per row waits with the batch for the collector to trace.
+   */
+  acceptValues(
+    kind: RecordKind,
+    messages: readonly ValueOrigin[],
+  ): Promise<{ stored: Promise<WriteResult> }> {
+    return this.take(kind, messages.length, undefined, messages);
+  }
+
+  /** accept(): `records`, or (undefined) the values of `origins`. */
+  private async take(
+    kind: RecordKind,
+    n: number,
+    records: readonly unknown[] | undefined,
+    origins: readonly (Origin | undefined)[] | undefined,
+  ): Promise<{ stored: Promise<WriteResult> }> {
     if (this.closing) throw new StoreClosedError('store writer is closed');
-    if (records.length === 0) return { stored: Promise.resolve({ stored: 0, deadLettered: 0 }) };
-    if (this.mustWait(records.length)) await this.admit(records.length);
-    const ticket = this.ticket(records.length);
+    if (n === 0) return { stored: Promise.resolve({ stored: 0, deadLettered: 0 }) };
+    if (this.mustWait(n)) await this.admit(n);
+    const ticket = this.ticket(n);
     // Encoded on the next turn of the event loop, not now: a bus handler returns at once, so the
     // bus sends its next fetch before these records are encoded and the broker's answer comes
     // while they are (the rows are counted as buffered meanwhile).
-    this.deferred += records.length;
+    this.deferred += n;
     setImmediate(() => {
-      this.deferred -= records.length;
+      this.deferred -= n;
       if (this.abort.signal.aborted) {
         ticket.reject(new StoreClosedError('store closed before these rows were stored'));
         this.wakeDrainWaiters();
-      } else this.encode(kind, records, origins, ticket);
+      } else this.encode(kind, n, records, origins, ticket);
       if (this.deferred === 0 && this.sendRequested) {
         this.sendRequested = false;
         this.sendNow();
@@ -229,10 +256,14 @@ export class StoreWriter {
     return { stored: ticket.promise };
   }
 
-  /** Encodes records and buffers their rows (or dead letters) under `ticket`. */
+  /**
+   * Encodes `n` records (`records`, or the values of `origins`) and buffers their rows (or dead
+   * letters) under `ticket`.
+   */
   private encode(
     kind: RecordKind,
-    records: readonly unknown[],
+    n: number,
+    records: readonly unknown[] | undefined,
     origins: readonly (Origin | undefined)[] | undefined,
     ticket: Ticket,
   ): void {
@@ -242,12 +273,13 @@ export class StoreWriter {
     const rowOrigins: (Origin | undefined)[] = [];
     const bad: DeadLetter[] = [];
     const binary = kind === 'events' ? this.binary : undefined;
-    for (let i = 0; i < records.length; i++) {
-      let rec = records[i];
+    for (let i = 0; i < n; i++) {
       const origin = origins?.[i];
+      let rec = records === undefined ? (origin as ValueOrigin).value : records[i];
       if (Buffer.isBuffer(rec)) {
         if (binary && transcodeEvent(binary, rec, now)) {
-          rows.push(binary.endRow(rec));
+          // A value of its origin is not kept: the origin gives it again (see refused()).
+          rows.push(binary.endRow(records === undefined ? undefined : rec));
           rowOrigins.push(origin);
           continue;
         }
@@ -551,12 +583,14 @@ export class StoreWriter {
     err: Error,
   ): void {
     const error = errText(err);
+    // A row transcoded from its origin's value kept no record of its own (acceptValues()).
+    const record = typeof pending === 'string' ? undefined : (pending.record ?? origin?.value);
     const row =
       typeof pending === 'string'
         ? pending
-        : Buffer.isBuffer(pending.record)
-          ? pending.record.toString('utf8')
-          : safeJson(pending.record);
+        : Buffer.isBuffer(record)
+          ? record.toString('utf8')
+          : safeJson(record);
     if (table === 'dead_letters') {
       // Nothing more can be done with it; it is in the log in full.
       this.log.error({ row, err: error }, 'dead letter refused by ClickHouse');
