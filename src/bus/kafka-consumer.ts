@@ -324,6 +324,22 @@ class LeanBusMessage implements BusMessage {
     return this.record.value;
   }
 
+  /**
+   * The value as bytes valueStart..valueEnd of this buffer (the batch's), read without making a
+   * Buffer for it; undefined for a null value.
+   */
+  get valueSource(): Buffer | undefined {
+    return this.record.valueAt < 0 ? undefined : this.record.bytes;
+  }
+
+  get valueStart(): number {
+    return this.record.valueAt;
+  }
+
+  get valueEnd(): number {
+    return this.record.valueEnd;
+  }
+
   get headers(): Record<string, string> {
     return NO_HEADERS;
   }

@@ -76,13 +76,14 @@ const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
  */
 export class LeanRecord {
   constructor(
-    private readonly buf: Buffer,
-    /** Start of the key in buf, or -1 for a null key. */
+    /** The batch's records, where this one's key and value lie. */
+    readonly bytes: Buffer,
+    /** Start of the key in bytes, or -1 for a null key. */
     private readonly keyAt: number,
     private readonly keyEnd: number,
-    /** Start of the value in buf, or -1 for a null value (a tombstone). */
-    private readonly valueAt: number,
-    private readonly valueEnd: number,
+    /** Start of the value in bytes, or -1 for a null value (a tombstone). */
+    readonly valueAt: number,
+    readonly valueEnd: number,
     /** The offset, a safe integer. */
     readonly offsetNumber: number,
     /** The timestamp kafkajs gives as a string, as a number (ms since epoch; -1 for none). */
@@ -112,16 +113,16 @@ export class LeanRecord {
   }
 
   get key(): Buffer | null {
-    return this.keyAt < 0 ? null : this.buf.subarray(this.keyAt, this.keyEnd);
+    return this.keyAt < 0 ? null : this.bytes.subarray(this.keyAt, this.keyEnd);
   }
 
   /** The key as UTF-8 text, without a Buffer on the way. */
   keyText(): string | null {
-    return this.keyAt < 0 ? null : this.buf.toString('utf8', this.keyAt, this.keyEnd);
+    return this.keyAt < 0 ? null : this.bytes.toString('utf8', this.keyAt, this.keyEnd);
   }
 
   get value(): Buffer | null {
-    return this.valueAt < 0 ? null : this.buf.subarray(this.valueAt, this.valueEnd);
+    return this.valueAt < 0 ? null : this.bytes.subarray(this.valueAt, this.valueEnd);
   }
 
   /** The fields kafkajs' decoder sets, as plain data (for logs and comparisons). */

@@ -104,7 +104,8 @@ export class StoreConsumer {
     const values: ValueOrigin[] = [];
     const bad: DeadLetter[] = [];
     for (const m of messages) {
-      if (m.value === null) {
+      // A value in its batch's buffer is not null; else reading it says (and makes a Buffer).
+      if ((m as Partial<ValueOrigin>).valueSource === undefined && m.value === null) {
         // A tombstone on the compacted decisions topic deletes a key; the audit trail already
         // has the decision's last state. Elsewhere it is not a record.
         if (kind !== 'decisions')

@@ -64,6 +64,13 @@ export function writerOptions(cfg: StoreConfig): StoreWriterOptions {
 /** An origin that carries its record: a bus message, whose value is the record's JSON text. */
 export interface ValueOrigin extends Origin {
   readonly value: Buffer;
+  /**
+   * Optionally, where the value lies in a larger buffer (bytes valueStart..valueEnd), so that it
+   * is read without a Buffer made for it (a Kafka message gives its batch's buffer).
+   */
+  readonly valueSource?: Uint8Array;
+  readonly valueStart?: number;
+  readonly valueEnd?: number;
 }
 
 /** A record the store could not decode at all (not JSON, a tombstone where none is allowed). */
@@ -275,9 +282,24 @@ export class StoreWriter {
     const binary = kind === 'events' ? this.binary : undefined;
     for (let i = 0; i < n; i++) {
       const origin = origins?.[i];
-      let rec = records === undefined ? (origin as ValueOrigin).value : records[i];
+      let rec: unknown;
+      /** The transcoder has had this record already (and left it to JSON.parse). */
+      let tried = false;
+      if (records === undefined) {
+        const o = origin as ValueOrigin;
+        const src = o.valueSource;
+        if (src !== undefined && binary) {
+          if (transcodeEvent(binary, src, now, o.valueStart, o.valueEnd)) {
+            rows.push(binary.endRow(undefined));
+            rowOrigins.push(origin);
+            continue;
+          }
+          tried = true;
+        }
+        rec = o.value;
+      } else rec = records[i];
       if (Buffer.isBuffer(rec)) {
-        if (binary && transcodeEvent(binary, rec, now)) {
+        if (binary && !tried && transcodeEvent(binary, rec, now)) {
           // A value of its origin is not kept: the origin gives it again (see refused()).
           rows.push(binary.endRow(records === undefined ? undefined : rec));
           rowOrigins.push(origin);

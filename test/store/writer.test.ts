@@ -219,61 +219,78 @@ describe('StoreWriter on the embedded engine', () => {
     await w.close();
   });
 
-  it('acceptValues(): events read from their origins (bus messages); a refused row goes to dead_letters with its text from the origin', async () => {
-    const events = harvestEvents(4, 5);
-    events[7] = { ...events[7]!, id: 'refuse-me' };
-    // As the Kafka bus hands records: the value is made anew each time it is read.
-    class Message {
-      reads = 0;
-      readonly topic = 'mail.events';
-      readonly partition = 3;
-      constructor(
-        readonly offset: string,
-        private readonly text: string,
-      ) {}
-      get value(): Buffer {
-        this.reads++;
-        return Buffer.from(this.text);
+  for (const ranged of [false, true]) {
+    it(`acceptValues(): events read from their origins (bus messages${ranged ? ', values as ranges of one buffer' : ''}); a refused row goes to dead_letters with its text from the origin`, async () => {
+      const events = harvestEvents(4, 5);
+      events[7] = { ...events[7]!, id: 'refuse-me' };
+      // As the Kafka bus hands records: the value is made anew each time it is read.
+      // With `ranged`, as a Kafka batch: every value in one buffer, each given by where it lies.
+      const texts = events.map((e) => Buffer.from(JSON.stringify(e)));
+      const all = Buffer.concat(texts);
+      class Message {
+        reads = 0;
+        readonly topic = 'mail.events';
+        readonly partition = 3;
+        constructor(
+          readonly offset: string,
+          private readonly start: number,
+          private readonly end: number,
+        ) {}
+        get value(): Buffer {
+          this.reads++;
+          return Buffer.from(all.subarray(this.start, this.end));
+        }
+        get valueSource(): Buffer | undefined {
+          return ranged ? all : undefined;
+        }
+        get valueStart(): number {
+          return this.start;
+        }
+        get valueEnd(): number {
+          return this.end;
+        }
       }
-    }
-    const messages = events.map((e, i) => new Message(String(100 + i), JSON.stringify(e)));
-    // ClickHouse refuses any batch holding the row of 'refuse-me' (read from the batch's file).
-    const real = ch.client;
-    const refusing = {
-      ...ch,
-      client: new Proxy(real, {
-        get(target, prop, receiver) {
-          if (prop !== 'exec') return Reflect.get(target, prop, receiver);
-          return async (params: Parameters<typeof real.exec>[0]) => {
-            const file = /file\('([^']+)'/.exec(params.query)?.[1];
-            if (file && readFileSync(file).includes('refuse-me'))
-              throw Object.assign(new Error('Cannot parse input: expected something'), {
-                code: '27',
-                type: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
-              });
-            return real.exec(params);
-          };
-        },
-      }),
-    };
-    const w = new StoreWriter(refusing, dialectOf('26.7'), writerOptions(cfg));
-    const taken = await w.acceptValues('events', messages);
-    expect(await taken.stored).toEqual({ stored: events.length - 1, deadLettered: 1 });
-    expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(events.length - 1);
-    expect(await scalar("SELECT count() FROM mz.mail_events WHERE id = 'refuse-me'")).toBe(0);
-    const rs = await ch.client.query({
-      query: 'SELECT source, topic, partition, offset, error, record FROM mz.dead_letters',
-      format: 'JSONEachRow',
+      let at = 0;
+      const messages = texts.map((t, i) => new Message(String(100 + i), at, (at += t.length)));
+      // ClickHouse refuses any batch holding the row of 'refuse-me' (read from the batch's file).
+      const real = ch.client;
+      const refusing = {
+        ...ch,
+        client: new Proxy(real, {
+          get(target, prop, receiver) {
+            if (prop !== 'exec') return Reflect.get(target, prop, receiver);
+            return async (params: Parameters<typeof real.exec>[0]) => {
+              const file = /file\('([^']+)'/.exec(params.query)?.[1];
+              if (file && readFileSync(file).includes('refuse-me'))
+                throw Object.assign(new Error('Cannot parse input: expected something'), {
+                  code: '27',
+                  type: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
+                });
+              return real.exec(params);
+            };
+          },
+        }),
+      };
+      const w = new StoreWriter(refusing, dialectOf('26.7'), writerOptions(cfg));
+      const taken = await w.acceptValues('events', messages);
+      expect(await taken.stored).toEqual({ stored: events.length - 1, deadLettered: 1 });
+      expect(await scalar('SELECT count() FROM mz.mail_events')).toBe(events.length - 1);
+      expect(await scalar("SELECT count() FROM mz.mail_events WHERE id = 'refuse-me'")).toBe(0);
+      const rs = await ch.client.query({
+        query: 'SELECT source, topic, partition, offset, error, record FROM mz.dead_letters',
+        format: 'JSONEachRow',
+      });
+      const dl = await rs.json<Record<string, string | number>>();
+      expect(dl).toHaveLength(1);
+      expect(dl[0]).toMatchObject({ source: 'events', topic: 'mail.events', partition: 3, offset: '107' });
+      expect(dl[0]!.error).toMatch(/CANNOT_PARSE_INPUT_ASSERTION_FAILED|Cannot parse input/);
+      expect(JSON.parse(dl[0]!.record as string)).toEqual(events[7]);
+      // Read once to encode (not at all when ranged); the refused one once more for its dead letter.
+      const encodeReads = ranged ? 0 : 1;
+      expect(messages.map((m) => m.reads)).toEqual(messages.map((_, i) => encodeReads + (i === 7 ? 1 : 0)));
+      await w.close();
     });
-    const dl = await rs.json<Record<string, string | number>>();
-    expect(dl).toHaveLength(1);
-    expect(dl[0]).toMatchObject({ source: 'events', topic: 'mail.events', partition: 3, offset: '107' });
-    expect(dl[0]!.error).toMatch(/CANNOT_PARSE_INPUT_ASSERTION_FAILED|Cannot parse input/);
-    expect(JSON.parse(dl[0]!.record as string)).toEqual(events[7]);
-    // Read once to encode; the refused one once more for its dead letter.
-    expect(messages.map((m) => m.reads)).toEqual(messages.map((_, i) => (i === 7 ? 2 : 1)));
-    await w.close();
-  });
+  }
 
   it('sends records that are not valid records (no kind, bad time, bad target) to dead_letters', async () => {
     const w = await StoreWriter.open(ch, cfg);
