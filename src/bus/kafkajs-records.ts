@@ -71,58 +71,93 @@ const CREATE_TIME = 0;
 const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
 
 /**
+ * What the LeanRecords of one record batch share: its buffer of records, its context, and its
+ * first offset and timestamp as numbers.
+ */
+export class LeanBatchRecords {
+  constructor(
+    /** The batch's records, where each one's key and value lie. */
+    readonly bytes: Buffer,
+    readonly context: BatchContext,
+    /** firstOffset, a safe integer. */
+    readonly baseOffset: number,
+    /** firstTimestamp, a safe integer. */
+    readonly baseTimestamp: number,
+    /** The timestamp of every record when the broker sets it (log append time), else NaN. */
+    readonly appendTime: number,
+  ) {}
+}
+
+/**
  * A record as kafkajs' own decoder gives it, read from where it lies in its batch's buffer. Its
- * key, value, offset and timestamp are made when read (each read makes them anew).
+ * key, value, offset and timestamp are made when read (each read makes them anew). Its own fields
+ * are small integers and references: no number box, string or Buffer per record.
  */
 export class LeanRecord {
   constructor(
-    /** The batch's records, where this one's key and value lie. */
-    readonly bytes: Buffer,
-    /** Start of the key in bytes, or -1 for a null key. */
+    readonly batch: LeanBatchRecords,
+    /** Start of the key in the batch's bytes, or -1 for a null key. */
     private readonly keyAt: number,
     private readonly keyEnd: number,
-    /** Start of the value in bytes, or -1 for a null value (a tombstone). */
+    /** Start of the value in the batch's bytes, or -1 for a null value (a tombstone). */
     readonly valueAt: number,
     readonly valueEnd: number,
-    /** The offset, a safe integer. */
-    readonly offsetNumber: number,
-    /** The timestamp kafkajs gives as a string, as a number (ms since epoch; -1 for none). */
-    readonly timestampNumber: number,
+    private readonly offsetDelta: number,
+    private readonly timestampDelta: number,
     readonly attributes: number,
     readonly headers: Record<string, Buffer | Buffer[]>,
-    readonly batchContext: BatchContext,
   ) {}
 
+  get batchContext(): BatchContext {
+    return this.batch.context;
+  }
+
   get magicByte(): number | undefined {
-    return this.batchContext.magicByte;
+    return this.batch.context.magicByte;
   }
 
   get isControlRecord(): boolean {
-    return this.batchContext.isControlBatch;
+    return this.batch.context.isControlBatch;
+  }
+
+  /** The offset, a safe integer. */
+  get offsetNumber(): number {
+    return this.batch.baseOffset + this.offsetDelta;
   }
 
   get offset(): string {
-    return String(this.offsetNumber);
+    return String(this.batch.baseOffset + this.offsetDelta);
+  }
+
+  /** The timestamp kafkajs gives as a string, as a number (ms since epoch; -1 for none). */
+  get timestampNumber(): number {
+    const b = this.batch;
+    return Number.isNaN(b.appendTime) ? b.baseTimestamp + this.timestampDelta : b.appendTime;
   }
 
   get timestamp(): string {
-    const ctx = this.batchContext;
+    const ctx = this.batch.context;
     return ctx.timestampType === LOG_APPEND_TIME && ctx.maxTimestamp
       ? ctx.maxTimestamp
-      : String(this.timestampNumber);
+      : String(this.batch.baseTimestamp + this.timestampDelta);
+  }
+
+  /** The batch's records, where this one's key and value lie. */
+  get bytes(): Buffer {
+    return this.batch.bytes;
   }
 
   get key(): Buffer | null {
-    return this.keyAt < 0 ? null : this.bytes.subarray(this.keyAt, this.keyEnd);
+    return this.keyAt < 0 ? null : this.batch.bytes.subarray(this.keyAt, this.keyEnd);
   }
 
   /** The key as UTF-8 text, without a Buffer on the way. */
   keyText(): string | null {
-    return this.keyAt < 0 ? null : this.bytes.toString('utf8', this.keyAt, this.keyEnd);
+    return this.keyAt < 0 ? null : this.batch.bytes.toString('utf8', this.keyAt, this.keyEnd);
   }
 
   get value(): Buffer | null {
-    return this.valueAt < 0 ? null : this.bytes.subarray(this.valueAt, this.valueEnd);
+    return this.valueAt < 0 ? null : this.batch.bytes.subarray(this.valueAt, this.valueEnd);
   }
 
   /** The fields kafkajs' decoder sets, as plain data (for logs and comparisons). */
@@ -173,15 +208,8 @@ export function leanRecordBatchDecoder(k: KafkajsParts): (fetchDecoder: KafkaDec
    * The record at `at` (its length varint) of `buf`, whose records end at `limit`, or undefined
    * when it is not one for a LeanRecord. `next[0]` is set to where the record ends.
    */
-  function lean(
-    buf: Buffer,
-    at: number,
-    limit: number,
-    ctx: BatchContext,
-    baseOffset: number,
-    baseTimestamp: number,
-    next: number[],
-  ): LeanRecord | undefined {
+  function lean(batch: LeanBatchRecords, at: number, limit: number, next: number[]): LeanRecord | undefined {
+    const buf = batch.bytes;
     // kafkajs' readVarInt, step by step, with every read checked against the record's end.
     let p = at;
     const varInt = (end: number): number => {
@@ -217,9 +245,11 @@ export function leanRecordBatchDecoder(k: KafkajsParts): (fetchDecoder: KafkaDec
     if (!done) return undefined;
     const timestampDelta = n % 2 === 0 ? n / 2 : -(n + 1) / 2;
     const offsetDelta = varInt(end);
-    const offset = baseOffset + offsetDelta;
-    const timestamp = baseTimestamp + timestampDelta;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) return undefined;
+    if (
+      !Number.isSafeInteger(batch.baseOffset + offsetDelta) ||
+      !Number.isSafeInteger(batch.baseTimestamp + timestampDelta)
+    )
+      return undefined;
     const keyLength = varInt(end);
     if (Number.isNaN(keyLength) || keyLength < -1 || p + Math.max(keyLength, 0) > end) return undefined;
     const keyAt = keyLength === -1 ? -1 : p;
@@ -237,30 +267,27 @@ export function leanRecordBatchDecoder(k: KafkajsParts): (fetchDecoder: KafkaDec
       if (d.offset > d.buffer.length) return undefined;
     }
     return new LeanRecord(
-      buf,
+      batch,
       keyAt,
       keyAt + Math.max(keyLength, 0),
       valueAt,
       valueAt + Math.max(valueLength, 0),
-      offset,
-      ctx.timestampType === LOG_APPEND_TIME && ctx.maxTimestamp ? Number(ctx.maxTimestamp) : timestamp,
+      offsetDelta,
+      timestampDelta,
       attributes,
       headers,
-      ctx,
     );
   }
 
   const next = [0];
 
-  /** One record of `d`, which it moves past: a LeanRecord, or kafkajs' own decoding of it. */
-  function decodeRecord(
-    d: KafkaDecoder,
-    ctx: BatchContext,
-    baseOffset: number,
-    baseTimestamp: number,
-  ): unknown {
-    if (!Number.isNaN(baseOffset) && !Number.isNaN(baseTimestamp)) {
-      const r = lean(d.buffer, d.offset, d.buffer.length, ctx, baseOffset, baseTimestamp, next);
+  /**
+   * One record of `d`, which it moves past: a LeanRecord of `batch` (undefined when the batch's
+   * bases are not safe integers), or kafkajs' own decoding of it.
+   */
+  function decodeRecord(d: KafkaDecoder, ctx: BatchContext, batch: LeanBatchRecords | undefined): unknown {
+    if (batch !== undefined) {
+      const r = lean(batch, d.offset, d.buffer.length, next);
       if (r !== undefined) {
         d.offset = next[0]!;
         return r;
@@ -278,20 +305,22 @@ export function leanRecordBatchDecoder(k: KafkajsParts): (fetchDecoder: KafkaDec
   ): Promise<unknown[]> {
     const baseOffset = safe(ctx.firstOffset);
     const baseTimestamp = safe(ctx.firstTimestamp);
-    if (!codec) {
-      const length = recordsDecoder.readInt32();
-      if (length === -1) return [];
-      const records = new Array(length);
-      for (let i = 0; i < length; i++)
-        records[i] = decodeRecord(recordsDecoder, ctx, baseOffset, baseTimestamp);
-      return records;
-    }
+    const appendTime =
+      ctx.timestampType === LOG_APPEND_TIME && ctx.maxTimestamp ? Number(ctx.maxTimestamp) : Number.NaN;
+    let decoder = recordsDecoder;
     const length = recordsDecoder.readInt32();
-    if (length <= 0) return [];
-    const compressed = recordsDecoder.readAll();
-    const decoder = new k.Decoder(await codec.decompress(compressed));
+    if (!codec) {
+      if (length === -1) return [];
+    } else {
+      if (length <= 0) return [];
+      decoder = new k.Decoder(await codec.decompress(recordsDecoder.readAll()));
+    }
+    const batch =
+      Number.isNaN(baseOffset) || Number.isNaN(baseTimestamp)
+        ? undefined
+        : new LeanBatchRecords(decoder.buffer, ctx, baseOffset, baseTimestamp, appendTime);
     const records = new Array(length);
-    for (let i = 0; i < length; i++) records[i] = decodeRecord(decoder, ctx, baseOffset, baseTimestamp);
+    for (let i = 0; i < length; i++) records[i] = decodeRecord(decoder, ctx, batch);
     return records;
   }
 
