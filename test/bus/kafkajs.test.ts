@@ -210,7 +210,7 @@ describe('kafkajs record batch decoder', () => {
       return s / 2 ** 31;
     };
     for (let i = 0; i < 200; i++) {
-      const records = Array.from({ length: 1 + Math.floor(rnd() * 20) }, (_, j) => ({
+      const records = Array.from({ length: 1 + Math.floor(rnd() * 20) }, (_, j): RecordSpec => ({
         offsetDelta: j + Math.floor(rnd() * 3),
         timestampDelta: Math.floor((rnd() - 0.3) * 2 ** Math.floor(rnd() * 45)),
         key: rnd() < 0.2 ? null : Buffer.from(`key-${i}-${j}`),

@@ -251,7 +251,11 @@ describe('StoreWriter on the embedded engine', () => {
         }
       }
       let at = 0;
-      const messages = texts.map((t, i) => new Message(String(100 + i), at, (at += t.length)));
+      const messages = texts.map((t, i) => {
+        const start = at;
+        at += t.length;
+        return new Message(String(100 + i), start, at);
+      });
       // ClickHouse refuses any batch holding the row of 'refuse-me' (read from the batch's file).
       const real = ch.client;
       const refusing = {
