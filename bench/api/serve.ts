@@ -14,7 +14,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildFeed, renderFeed } from '../../src/api/feed.js';
 import { buildApi } from '../../src/api/server.js';
@@ -30,12 +29,17 @@ import { schemaOptions } from '../../src/store/schema-options.js';
 import { StoreWriter } from '../../src/store/writer.js';
 import { generate } from '../../src/traffic/generator.js';
 import { Rng } from '../../src/traffic/rng.js';
+import { benchArgs } from '../lib/args.js';
 
-const { values: args } = parseArgs({
+const args = benchArgs('api bench', {
+  usage: `usage: node dist/bench/api/serve.js [options]   (or: npm run bench -- api [options])
+
+API latency over seeded data in the embedded engine: the feed, a search by IP and the top
+unknown-recipient sources, each beside its parts; medians and p95 in ms, RSS after the runs.`,
   options: {
-    events: { type: 'string', default: '200000' },
-    decisions: { type: 'string', default: '5000' },
-    runs: { type: 'string', default: '30' },
+    events: { type: 'string', default: '200000', help: 'events stored before the runs' },
+    decisions: { type: 'string', default: '5000', help: 'decisions in force for the feed' },
+    runs: { type: 'string', default: '30', help: 'requests per measure' },
   },
 });
 const N = Number(args.events);

@@ -8,7 +8,6 @@
 // Brokers: var/services/services.json (scripts/services.sh up kafka).
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import {
   compatibilityPartitioner,
   MessagesStreamModes,
@@ -25,18 +24,27 @@ import type { Bus, BusRecord, ProducerOptions } from '../../src/bus/bus.js';
 import { KafkaBus } from '../../src/bus/kafka.js';
 import { MemoryBus } from '../../src/bus/memory.js';
 import { configSchema } from '../../src/config/config.js';
+import { benchArgs } from '../lib/args.js';
 import { rng } from '../lib/rng.js';
 
-const { values: args } = parseArgs({
+const args = benchArgs('bus bench', {
+  usage: `usage: node dist/bench/bus/throughput.js [options]   (or: npm run bench -- bus [options])
+
+Kafka produce and consume records/s through the bus (idempotent, acks=all, consumer group
+committing after each batch), beside raw kafkajs and @platformatic/kafka and the memory bus.`,
   options: {
-    records: { type: 'string', default: '200000' },
-    runs: { type: 'string', default: '3' },
-    senders: { type: 'string', default: '8' },
-    'per-send': { type: 'string', default: '500' },
-    linger: { type: 'string', default: '5' },
-    compression: { type: 'string', default: 'none' },
-    only: { type: 'string' },
+    records: { type: 'string', default: '200000', help: 'records per run (~400 B of JSON each)' },
+    runs: { type: 'string', default: '3', help: 'runs per scenario, the median is reported' },
+    senders: { type: 'string', default: '8', help: 'concurrent senders into the bus producer' },
+    'per-send': { type: 'string', default: '500', help: 'records per send() call' },
+    linger: { type: 'string', default: '5', help: 'producer linger, ms' },
+    compression: { type: 'string', default: 'none', help: 'none or gzip' },
+    only: {
+      type: 'string',
+      help: 'one scenario: kafka, kafka-kafkajs, kafka-platformatic, raw, platformatic or memory (default all)',
+    },
   },
+  notes: 'Brokers: var/services/services.json (scripts/services.sh up kafka).',
 });
 const N = Number(args.records);
 const RUNS = Number(args.runs);

@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createBus } from '../../src/bus/create.js';
 import { configSchema } from '../../src/config/config.js';
@@ -16,15 +15,20 @@ import { DetectEngine } from '../../src/detect/engine.js';
 import { DetectService } from '../../src/detect/service.js';
 import type { MailEvent } from '../../src/event/mail-event.js';
 import { generate, intToIp } from '../../src/traffic/generator.js';
+import { benchArgs } from '../lib/args.js';
 
-const { values } = parseArgs({
+const values = benchArgs('detect bench', {
+  usage: `usage: node --expose-gc dist/bench/detect/run.js [options]   (or: npm run bench -- detect [options])
+
+Detector events/s per core in-process (beside a straightforward per-IP implementation), memory per
+tracked source, and events/s end to end through Kafka (one detect member, a pre-filled backlog).`,
   options: {
-    events: { type: 'string', default: '1000000' },
-    runs: { type: 'string', default: '5' },
-    sources: { type: 'string', default: '1000000' },
-    'kafka-events': { type: 'string', default: '200000' },
-    'no-kafka': { type: 'boolean', default: false },
-    brokers: { type: 'string' },
+    events: { type: 'string', default: '1000000', help: 'events for the in-process runs' },
+    runs: { type: 'string', default: '5', help: 'runs per scenario, the median is reported' },
+    sources: { type: 'string', default: '1000000', help: 'distinct sources for the memory figure' },
+    'kafka-events': { type: 'string', default: '200000', help: 'events of the Kafka backlog' },
+    'no-kafka': { type: 'boolean', default: false, help: 'skip the Kafka scenarios' },
+    brokers: { type: 'string', help: 'Kafka brokers, comma-separated (default: var/services/services.json)' },
   },
 });
 const runs = Number(values.runs);

@@ -9,18 +9,30 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { LineParser } from '../../src/parse/parser.js';
+import { benchArgs } from '../lib/args.js';
 import { generateFile } from './generate.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const { values } = parseArgs({
+const values = benchArgs('parse bench', {
+  usage: `usage: node dist/bench/parse/run.js [options]   (or: npm run bench -- parse [options])
+
+Parser lines/s (per wall and per CPU second) and peak memory on a seeded mixed log, beside
+fail2ban-regex with its postfix filter over the same lines.`,
   options: {
-    lines: { type: 'string', default: '1000000' },
-    seed: { type: 'string', default: '1' },
-    runs: { type: 'string', default: '5' },
-    'fail2ban-lines': { type: 'string', default: '200000' },
-    'fail2ban-filter': { type: 'string', default: '/etc/fail2ban/filter.d/postfix.conf' },
+    lines: { type: 'string', default: '1000000', help: 'lines of the generated log' },
+    seed: { type: 'string', default: '1', help: 'seed of the generator' },
+    runs: { type: 'string', default: '5', help: 'runs, the median is reported' },
+    'fail2ban-lines': {
+      type: 'string',
+      default: '200000',
+      help: 'lines of the log given to fail2ban-regex (its first)',
+    },
+    'fail2ban-filter': {
+      type: 'string',
+      default: '/etc/fail2ban/filter.d/postfix.conf',
+      help: 'the fail2ban filter',
+    },
   },
 });
 const lines = Number(values.lines);

@@ -10,10 +10,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/args.js';
 import { cleanMap, measureTimeToMitigate, sleep } from '../lib/mitigate.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
+const args = benchArgs('respond-e2e bench', {
+  usage: `usage: node dist/bench/respond/e2e-kafka.js [options]   (or: npm run bench -- respond-e2e [options])
+
+Attacker line -> map entry in force through ship, detect and respond over Kafka: median and p99.`,
+  options: { runs: { type: 'string', default: '20', help: 'attacker sessions measured' } },
+  notes: 'Needs: scripts/services.sh up kafka postfix.',
+});
 const RUNS = Number(args.runs);
 const root = resolve(import.meta.dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');

@@ -11,15 +11,22 @@
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Responder } from '../../src/respond/agent.js';
 import { respondSchema } from '../../src/respond/config.js';
+import { benchArgs } from '../lib/args.js';
 
-const { values: args } = parseArgs({
-  options: { runs: { type: 'string', default: '20' }, only: { type: 'string' } },
+const args = benchArgs('respond bench', {
+  usage: `usage: node dist/bench/respond/time-to-mitigate.js [options]   (or: npm run bench -- respond [options])
+
+Decision -> access map entry in force on the real Postfix and Sendmail (hash maps): median and p99.`,
+  options: {
+    runs: { type: 'string', default: '20', help: 'decisions measured per MTA' },
+    only: { type: 'string', help: 'one MTA: postfix or sendmail (default both)' },
+  },
+  notes: 'Needs: scripts/services.sh up postfix sendmail.',
 });
 const RUNS = Number(args.runs);
 const root = resolve(import.meta.dirname, '..', '..', '..');

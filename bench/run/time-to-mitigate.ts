@@ -8,10 +8,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '../lib/args.js';
 import { cleanMap, measureTimeToMitigate, sleep } from '../lib/mitigate.js';
 
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
+const args = benchArgs('run bench', {
+  usage: `usage: node dist/bench/run/time-to-mitigate.js [options]   (or: npm run bench -- run [options])
+
+Single-host \`mizugiwa run\` on the real Postfix maillog, store on and off: time from an attacker's
+session to its map entry (median, p99) and the process's peak memory.`,
+  options: { runs: { type: 'string', default: '20', help: 'attacker sessions measured' } },
+  notes: 'Needs: scripts/services.sh up postfix.',
+});
 const RUNS = Number(args.runs);
 const root = resolve(import.meta.dirname, '..', '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');

@@ -22,30 +22,48 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Bus, BusRecord, Producer } from '../../src/bus/bus.js';
 import { createBus } from '../../src/bus/create.js';
 import { type Config, configSchema } from '../../src/config/config.js';
 import { LineParser } from '../../src/parse/parser.js';
-import { shipperFromConfig, shipProducer } from '../../src/ship/start.js';
+import { shipProducer, shipperFromConfig } from '../../src/ship/start.js';
+import { benchArgs } from '../lib/args.js';
 import { postfixLines } from './lines.js';
 
-const { values: args } = parseArgs({
+const args = benchArgs('ship bench', {
+  usage: `usage: node dist/bench/ship/throughput.js [options]   (or: npm run bench -- ship [options])
+
+Shipper throughput: a file of seeded Postfix lines -> tail -> parse -> acknowledged Kafka writes
+(lines/s, CPU-s per 100k lines, peak RSS), beside the shipper without a bus, the bus producer
+alone and kcat (librdkafka) producing the raw lines. Every run is a child process of its own.`,
   options: {
-    lines: { type: 'string', default: '300000' },
-    runs: { type: 'string', default: '3' },
-    only: { type: 'string', default: 'ship-kafka,ship-null,producer,kcat' },
-    compression: { type: 'string', default: 'gzip' },
-    requests: { type: 'string', default: '4' },
-    'in-flight-events': { type: 'string', default: String(20_000) },
-    batch: { type: 'string', default: '2000' },
-    producer: { type: 'string', default: 'platformatic' },
-    thread: { type: 'string', default: 'on' },
-    'gzip-level': { type: 'string', default: '1' },
-    child: { type: 'string' },
-    file: { type: 'string' },
+    lines: { type: 'string', default: '300000', help: 'lines of the seeded file' },
+    runs: { type: 'string', default: '3', help: 'runs per scenario, the median is reported' },
+    only: {
+      type: 'string',
+      default: 'ship-kafka,ship-null,producer,kcat',
+      help: 'scenarios, comma-separated',
+    },
+    compression: { type: 'string', default: 'gzip', help: 'gzip or none' },
+    'gzip-level': { type: 'string', default: '1', help: 'gzip level, 1-9' },
+    requests: {
+      type: 'string',
+      default: '4',
+      help: 'produce requests in flight (ship.max_in_flight_requests)',
+    },
+    'in-flight-events': {
+      type: 'string',
+      default: String(20_000),
+      help: 'events sent and not yet acknowledged at most (ship.max_in_flight_events)',
+    },
+    batch: { type: 'string', default: '2000', help: 'events per batch (ship.batch_max_events)' },
+    producer: { type: 'string', default: 'platformatic', help: 'producer client: platformatic or kafkajs' },
+    thread: { type: 'string', default: 'on', help: 'producer client in a worker thread: on or off' },
+    child: { type: 'string', help: 'internal: run one scenario in this process (a child of the bench)' },
+    file: { type: 'string', help: "internal: the child's input file" },
   },
+  notes: 'Brokers: var/services/services.json (scripts/services.sh up kafka).',
 });
 const N = Number(args.lines);
 const RUNS = Number(args.runs);
