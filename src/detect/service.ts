@@ -182,7 +182,8 @@ export class DetectService {
 
   private observeDecision(m: BusMessage | RangeMessage): void {
     if (m.value === null) {
-      if (m.key !== null) this.engine.policy.forget(m.key);
+      const key = m.key;
+      if (key !== null) this.engine.policy.forget(key);
       return;
     }
     try {
@@ -273,13 +274,16 @@ export class DetectService {
     });
     await this.peerView.run(async (msgs) => {
       for (const m of msgs) {
-        if (m.key === null || m.key === this.memberId) continue;
-        if (m.value === null) {
-          this.peers.delete(m.key);
+        // Read once each: a Kafka message decodes its key and makes its value when read.
+        const key = m.key;
+        if (key === null || key === this.memberId) continue;
+        const value = m.value;
+        if (value === null) {
+          this.peers.delete(key);
           continue;
         }
-        const ms = Number(m.value.toString('utf8'));
-        if (Number.isFinite(ms)) this.peers.set(m.key, { ms, seenAt: Date.now() });
+        const ms = Number(value.toString('utf8'));
+        if (Number.isFinite(ms)) this.peers.set(key, { ms, seenAt: Date.now() });
       }
     });
   }
