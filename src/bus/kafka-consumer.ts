@@ -9,7 +9,7 @@ import {
   type TopicPartition,
   takenDone,
 } from './bus.js';
-import { LeanRecord } from './kafkajs-records.js';
+import { LeanRecord, NO_HEADERS as NO_RECORD_HEADERS } from './kafkajs-records.js';
 import { consumedRecords, consumerLag, handlerErrors } from './metrics.js';
 import { backoffDelay, type RetryPolicy, retryPolicy } from './retry.js';
 
@@ -265,7 +265,9 @@ export class KafkaConsumer implements Consumer {
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
 function toBusMessage(topic: string, partition: number, m: KafkaMessage | LeanRecord): BusMessage {
-  if (m instanceof LeanRecord && isEmpty(m.headers)) return new LeanBusMessage(topic, partition, m);
+  // A LeanRecord without headers (one zero byte) has the shared empty ones.
+  if (m instanceof LeanRecord && m.headers === NO_RECORD_HEADERS)
+    return new LeanBusMessage(topic, partition, m);
   let headers = NO_HEADERS;
   if (m.headers) {
     // for-in, not Object.entries: no array per record (most records have no headers).
@@ -347,11 +349,6 @@ class LeanBusMessage implements BusMessage {
   get timestamp(): number {
     return this.record.timestampNumber;
   }
-}
-
-function isEmpty(o: object): boolean {
-  for (const k in o) if (Object.hasOwn(o, k)) return false;
-  return true;
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

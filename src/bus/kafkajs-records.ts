@@ -53,7 +53,7 @@ type HeaderDecoder = (decoder: KafkaDecoder) => { key: string; value: Buffer | n
 
 /** What the batch decoder takes from kafkajs. */
 export interface KafkajsParts {
-  Decoder: (new (buffer: Buffer) => KafkaDecoder) & { decodeZigZag(n: number): number };
+  Decoder: new (buffer: Buffer) => KafkaDecoder;
   PartialMessageError: new (message: string) => Error;
   lookupCodecByAttributes(attributes: number): { decompress(b: Buffer): Promise<Buffer> } | null;
   /** kafkajs' own record decoder (protocol/recordBatch/record/v0/decoder.js). */
@@ -68,7 +68,7 @@ const LOG_APPEND_TIME = 1;
 const CREATE_TIME = 0;
 
 /** The headers of every record without any, shared and frozen. */
-const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
+export const NO_HEADERS: Record<string, Buffer | Buffer[]> = Object.freeze({});
 
 /**
  * What the LeanRecords of one record batch share: its buffer of records, its context, and its
@@ -197,99 +197,109 @@ function readHeaders(decoder: KafkaDecoder, header: HeaderDecoder): Record<strin
   return headers;
 }
 
+// Where the record being decoded is read next, and where it ends (set by leanRecord).
+let at = 0;
+let recordEnd = 0;
+
+/**
+ * kafkajs' readVarInt (Decoder.readVarInt and its zigzag) at `at`, moving it on; NaN when it
+ * would read at or past `end`.
+ */
+function varInt(buf: Buffer, end: number): number {
+  let result = 0;
+  let i = 0;
+  let b: number;
+  do {
+    if (at >= end) return Number.NaN;
+    b = buf[at++]!;
+    result += (b & 0x7f) << i;
+    i += 7;
+  } while (b >= 0x80);
+  return (result >>> 1) ^ -(result & 1);
+}
+
+/**
+ * The record whose length varint is at `start` in its batch's bytes, which end at `limit`, as a
+ * LeanRecord (recordEnd: where it ends); undefined when it is not one for a LeanRecord.
+ */
+function leanRecord(
+  batch: LeanBatchRecords,
+  start: number,
+  limit: number,
+  header: HeaderDecoder,
+  Decoder: new (buffer: Buffer) => KafkaDecoder,
+): LeanRecord | undefined {
+  const buf = batch.bytes;
+  at = start;
+  const length = varInt(buf, limit);
+  if (!(length >= 1) || at + length > limit) return undefined;
+  const end = at + length;
+  recordEnd = end;
+  const attributes = (buf[at++]! << 24) >> 24;
+  // The timestamp delta, a zigzag varlong: up to 7 bytes (2^49) as a number.
+  let n = 0;
+  let mul = 1;
+  let done = false;
+  for (let i = 0; i < 7 && at < end; i++) {
+    const b = buf[at++]!;
+    n += (b & 0x7f) * mul;
+    if (b < 0x80) {
+      done = true;
+      break;
+    }
+    mul *= 128;
+  }
+  if (!done) return undefined;
+  const timestampDelta = n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  const offsetDelta = varInt(buf, end);
+  if (
+    !Number.isSafeInteger(batch.baseOffset + offsetDelta) ||
+    !Number.isSafeInteger(batch.baseTimestamp + timestampDelta)
+  )
+    return undefined;
+  const keyLength = varInt(buf, end);
+  if (Number.isNaN(keyLength) || keyLength < -1 || at + Math.max(keyLength, 0) > end) return undefined;
+  const keyAt = keyLength === -1 ? -1 : at;
+  if (keyLength > 0) at += keyLength;
+  const valueLength = varInt(buf, end);
+  if (Number.isNaN(valueLength) || valueLength < -1 || at + Math.max(valueLength, 0) > end) return undefined;
+  const valueAt = valueLength === -1 ? -1 : at;
+  if (valueLength > 0) at += valueLength;
+  // Most records have no headers (a count of 0, one zero byte): the shared empty object.
+  let headers = NO_HEADERS;
+  if (at >= end) return undefined;
+  if (buf[at] !== 0) {
+    const d = new Decoder(buf.subarray(at, end));
+    headers = readHeaders(d, header);
+    if (d.offset > d.buffer.length) return undefined;
+  }
+  return new LeanRecord(
+    batch,
+    keyAt,
+    keyAt + Math.max(keyLength, 0),
+    valueAt,
+    valueAt + Math.max(valueLength, 0),
+    offsetDelta,
+    timestampDelta,
+    attributes,
+    headers,
+  );
+}
+
 /**
  * kafkajs' record batch decoder (the same batch fields, the same records, the same bytes
  * consumed) with its records as LeanRecords where it can.
  */
 export function leanRecordBatchDecoder(k: KafkajsParts): (fetchDecoder: KafkaDecoder) => Promise<unknown> {
-  const zigzag = k.Decoder.decodeZigZag;
-
-  /**
-   * The record at `at` (its length varint) of `buf`, whose records end at `limit`, or undefined
-   * when it is not one for a LeanRecord. `next[0]` is set to where the record ends.
-   */
-  function lean(batch: LeanBatchRecords, at: number, limit: number, next: number[]): LeanRecord | undefined {
-    const buf = batch.bytes;
-    // kafkajs' readVarInt, step by step, with every read checked against the record's end.
-    let p = at;
-    const varInt = (end: number): number => {
-      let result = 0;
-      let i = 0;
-      let b: number;
-      do {
-        if (p >= end) return Number.NaN;
-        b = buf[p++]!;
-        result += (b & 0x7f) << i;
-        i += 7;
-      } while (b >= 0x80);
-      return zigzag(result);
-    };
-    const length = varInt(limit);
-    if (!(length >= 1) || p + length > limit) return undefined;
-    const end = p + length;
-    next[0] = end;
-    const attributes = (buf[p++]! << 24) >> 24;
-    // The timestamp delta, a zigzag varlong: up to 7 bytes (2^49) as a number.
-    let n = 0;
-    let mul = 1;
-    let done = false;
-    for (let i = 0; i < 7 && p < end; i++) {
-      const b = buf[p++]!;
-      n += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        done = true;
-        break;
-      }
-      mul *= 128;
-    }
-    if (!done) return undefined;
-    const timestampDelta = n % 2 === 0 ? n / 2 : -(n + 1) / 2;
-    const offsetDelta = varInt(end);
-    if (
-      !Number.isSafeInteger(batch.baseOffset + offsetDelta) ||
-      !Number.isSafeInteger(batch.baseTimestamp + timestampDelta)
-    )
-      return undefined;
-    const keyLength = varInt(end);
-    if (Number.isNaN(keyLength) || keyLength < -1 || p + Math.max(keyLength, 0) > end) return undefined;
-    const keyAt = keyLength === -1 ? -1 : p;
-    if (keyLength > 0) p += keyLength;
-    const valueLength = varInt(end);
-    if (Number.isNaN(valueLength) || valueLength < -1 || p + Math.max(valueLength, 0) > end) return undefined;
-    const valueAt = valueLength === -1 ? -1 : p;
-    if (valueLength > 0) p += valueLength;
-    // Most records have no headers (a count of 0, one zero byte): the shared empty object.
-    let headers = NO_HEADERS;
-    if (p >= end) return undefined;
-    if (buf[p] !== 0) {
-      const d = new k.Decoder(buf.subarray(p, end));
-      headers = readHeaders(d, k.header);
-      if (d.offset > d.buffer.length) return undefined;
-    }
-    return new LeanRecord(
-      batch,
-      keyAt,
-      keyAt + Math.max(keyLength, 0),
-      valueAt,
-      valueAt + Math.max(valueLength, 0),
-      offsetDelta,
-      timestampDelta,
-      attributes,
-      headers,
-    );
-  }
-
-  const next = [0];
-
   /**
    * One record of `d`, which it moves past: a LeanRecord of `batch` (undefined when the batch's
    * bases are not safe integers), or kafkajs' own decoding of it.
    */
   function decodeRecord(d: KafkaDecoder, ctx: BatchContext, batch: LeanBatchRecords | undefined): unknown {
     if (batch !== undefined) {
-      const r = lean(batch, d.offset, d.buffer.length, next);
+      const r = leanRecord(batch, d.offset, d.buffer.length, k.header, k.Decoder);
       if (r !== undefined) {
-        d.offset = next[0]!;
+        d.offset = recordEnd;
         return r;
       }
     }

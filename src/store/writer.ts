@@ -282,30 +282,31 @@ export class StoreWriter {
     const binary = kind === 'events' ? this.binary : undefined;
     for (let i = 0; i < n; i++) {
       const origin = origins?.[i];
-      let rec: unknown;
-      /** The transcoder has had this record already (and left it to JSON.parse). */
-      let tried = false;
+      let rec: unknown = records?.[i];
+      // The record's JSON bytes, when it came as bytes: a Buffer, or where its origin's value lies.
+      let bytes: Uint8Array | undefined;
+      let start = 0;
+      let end = 0;
       if (records === undefined) {
         const o = origin as ValueOrigin;
-        const src = o.valueSource;
-        if (src !== undefined && binary) {
-          if (transcodeEvent(binary, src, now, o.valueStart, o.valueEnd)) {
-            rows.push(binary.endRow(undefined));
-            rowOrigins.push(origin);
-            continue;
-          }
-          tried = true;
-        }
-        rec = o.value;
-      } else rec = records[i];
-      if (Buffer.isBuffer(rec)) {
-        if (binary && !tried && transcodeEvent(binary, rec, now)) {
+        bytes = o.valueSource;
+        if (bytes !== undefined) {
+          start = o.valueStart ?? 0;
+          end = o.valueEnd ?? bytes.length;
+        } else rec = o.value;
+      }
+      if (bytes === undefined && Buffer.isBuffer(rec)) {
+        bytes = rec;
+        end = rec.length;
+      }
+      if (bytes !== undefined) {
+        if (binary && transcodeEvent(binary, bytes, now, start, end)) {
           // A value of its origin is not kept: the origin gives it again (see refused()).
           rows.push(binary.endRow(records === undefined ? undefined : rec));
           rowOrigins.push(origin);
           continue;
         }
-        const text = rec.toString('utf8');
+        const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
         try {
           rec = JSON.parse(text);
         } catch (err) {

@@ -28,29 +28,39 @@ async function scalar(sql: string): Promise<number> {
   return Number(Object.values(row!)[0]);
 }
 
-/** A ClickHouse whose inserts fail as `plan` says: 'down' (not sent), 'lost-ack' (landed, reported failed). */
-function faulty(plan: Array<'down' | 'lost-ack' | 'ok'>): ClickHouse & { calls: number } {
+type Exec = ClickHouse['client']['exec'];
+
+/** The test engine with its client's exec() replaced by `exec` (which may call the real one). */
+function withExec(exec: (params: Parameters<Exec>[0], real: Exec) => ReturnType<Exec>): ClickHouse {
   const real = ch.client;
-  const wrapped = {
+  const realExec: Exec = (params) => real.exec(params);
+  return {
     ...ch,
-    calls: 0,
     client: new Proxy(real, {
       get(target, prop, receiver) {
         if (prop !== 'exec') return Reflect.get(target, prop, receiver);
-        return async (params: Parameters<typeof real.exec>[0]) => {
-          const step = plan[wrapped.calls++] ?? 'ok';
-          if (step === 'down')
-            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
-          const r = await real.exec(params);
-          for await (const _ of r.stream) {
-            // drain
-          }
-          if (step === 'lost-ack') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-          return r;
-        };
+        return (params: Parameters<Exec>[0]) => exec(params, realExec);
       },
     }),
   };
+}
+
+/** A ClickHouse whose inserts fail as `plan` says: 'down' (not sent), 'lost-ack' (landed, reported failed). */
+function faulty(plan: Array<'down' | 'lost-ack' | 'ok'>): ClickHouse & { calls: number } {
+  const wrapped = Object.assign(
+    withExec(async (params, real) => {
+      const step = plan[wrapped.calls++] ?? 'ok';
+      if (step === 'down')
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123'), { code: 'ECONNREFUSED' });
+      const r = await real(params);
+      for await (const _ of r.stream) {
+        // drain
+      }
+      if (step === 'lost-ack') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return r;
+    }),
+    { calls: 0 },
+  );
   return wrapped;
 }
 
@@ -257,24 +267,15 @@ describe('StoreWriter on the embedded engine', () => {
         return new Message(String(100 + i), start, at);
       });
       // ClickHouse refuses any batch holding the row of 'refuse-me' (read from the batch's file).
-      const real = ch.client;
-      const refusing = {
-        ...ch,
-        client: new Proxy(real, {
-          get(target, prop, receiver) {
-            if (prop !== 'exec') return Reflect.get(target, prop, receiver);
-            return async (params: Parameters<typeof real.exec>[0]) => {
-              const file = /file\('([^']+)'/.exec(params.query)?.[1];
-              if (file && readFileSync(file).includes('refuse-me'))
-                throw Object.assign(new Error('Cannot parse input: expected something'), {
-                  code: '27',
-                  type: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
-                });
-              return real.exec(params);
-            };
-          },
-        }),
-      };
+      const refusing = withExec(async (params, real) => {
+        const file = /file\('([^']+)'/.exec(params.query)?.[1];
+        if (file && readFileSync(file).includes('refuse-me'))
+          throw Object.assign(new Error('Cannot parse input: expected something'), {
+            code: '27',
+            type: 'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
+          });
+        return real(params);
+      });
       const w = new StoreWriter(refusing, dialectOf('26.7'), writerOptions(cfg));
       const taken = await w.acceptValues('events', messages);
       expect(await taken.stored).toEqual({ stored: events.length - 1, deadLettered: 1 });
@@ -357,25 +358,16 @@ describe('StoreWriter on the embedded engine', () => {
     it(`sends at most inserts_in_flight = ${inFlight} inserts of a table at once, and stores them all`, async () => {
       let now = 0;
       let most = 0;
-      const real = ch.client;
-      const counting = {
-        ...ch,
-        client: new Proxy(real, {
-          get(target, prop, receiver) {
-            if (prop !== 'exec') return Reflect.get(target, prop, receiver);
-            return async (params: Parameters<typeof real.exec>[0]) => {
-              most = Math.max(most, ++now);
-              try {
-                // Slow enough that the next batches are ready before this one is answered.
-                await new Promise((r) => setTimeout(r, 50));
-                return await real.exec(params);
-              } finally {
-                now--;
-              }
-            };
-          },
-        }),
-      };
+      const counting = withExec(async (params, real) => {
+        most = Math.max(most, ++now);
+        try {
+          // Slow enough that the next batches are ready before this one is answered.
+          await new Promise((r) => setTimeout(r, 50));
+          return await real(params);
+        } finally {
+          now--;
+        }
+      });
       const w = new StoreWriter(counting, dialectOf('26.7'), {
         ...writerOptions(cfg),
         batchRows: 10,
